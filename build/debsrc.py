@@ -1,0 +1,129 @@
+"""Debian's archive through apt, with a private configuration.
+
+The system's apt configuration is never touched: a sources list, lists
+directory and cache of our own live in the project cache (status file
+/dev/null), so asking about trixie or bookworm-security changes nothing on
+the machine. apt verifies the Release signatures and every file's checksum.
+"""
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from build import pins
+from build.cache import cache_dir
+from build.log import BuildError, progress
+
+MAX_AGE = 6 * 3600      # refresh the package lists after this many seconds
+
+
+def _suite_uri(suite):
+    mirror = pins.load()["debian_mirror"]
+    return mirror["security"] if suite.endswith("-security") else mirror["archive"]
+
+
+def apt_config():
+    """Write (once) and return the path of our private APT_CONFIG file."""
+    root = cache_dir("apt")
+    bw = pins.series_pins("bookworm")
+    src_suites = [bw["debian_suite"]] + list(bw["rebase"]["debian_suites"])
+    bin_suites = list(bw["rebase"]["watch_suites"])
+    lines = ["deb-src %s %s main" % (_suite_uri(s), s) for s in src_suites]
+    lines += ["deb %s %s main" % (_suite_uri(s), s) for s in bin_suites]
+    sources = root / "sources.list"
+    text = "\n".join(lines) + "\n"
+    if not sources.exists() or sources.read_text() != text:
+        sources.write_text(text)
+        stamp = root / "lists" / ".updated"
+        if stamp.exists():
+            stamp.unlink()
+    for d in ("lists/partial", "cache/archives/partial"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    conf = root / "apt.conf"
+    settings = {
+        "Dir::Etc::SourceList": sources,
+        "Dir::Etc::SourceParts": "/dev/null",
+        "Dir::State::Lists": root / "lists",
+        "Dir::State::status": "/dev/null",
+        "Dir::Cache": root / "cache",
+        "Dir::Etc::Preferences": "/dev/null",
+        "Dir::Etc::PreferencesParts": "/dev/null",
+        "APT::Architecture": "amd64",
+    }
+    body = "".join('%s "%s";\n' % kv for kv in settings.items())
+    if os.geteuid() == 0:
+        body += 'APT::Sandbox::User "root";\n'
+    if not conf.exists() or conf.read_text() != body:
+        conf.write_text(body)
+    return conf
+
+
+def _apt(args, cwd=None, check=True):
+    env = dict(os.environ, APT_CONFIG=str(apt_config()), LC_ALL="C")
+    res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and res.returncode != 0:
+        errs = [ln for ln in res.stderr.splitlines() if ln.startswith(("E:", "W:"))]
+        raise BuildError("%s failed: %s" % (" ".join(args[:2]),
+                                            (errs or res.stderr.splitlines() or ["?"])[-1]))
+    return res
+
+
+def update(force=False):
+    stamp = cache_dir("apt") / "lists" / ".updated"
+    apt_config()
+    if not force and stamp.exists() and time.time() - stamp.stat().st_mtime < MAX_AGE:
+        return
+    progress("apt", "updating Debian package lists (private apt configuration)")
+    _apt(["apt-get", "update", "-q"])
+    stamp.touch()
+
+
+def madison(package):
+    """[(version, suite, kind)] the archive offers for PACKAGE (kind: Sources
+    or Packages)."""
+    update()
+    res = _apt(["apt-cache", "madison", package], check=False)
+    out = []
+    for line in res.stdout.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) == 3 and parts[0] == package:
+            where = parts[2].split()
+            suite = where[1].split("/")[0] if len(where) > 1 else "?"
+            out.append((parts[1], suite, where[-1] if where else "?"))
+    return out
+
+
+def compare(a, op, b):
+    return subprocess.run(["dpkg", "--compare-versions", a, op, b]).returncode == 0
+
+
+def newest_first(versions):
+    import functools
+    return sorted(versions, key=functools.cmp_to_key(
+        lambda a, b: -1 if compare(a, "gt", b) else (1 if compare(a, "lt", b) else 0)))
+
+
+def fetch_source(package, version, into):
+    """Download PACKAGE=VERSION's source into INTO; return the .dsc path."""
+    update()
+    into = Path(into)
+    into.mkdir(parents=True, exist_ok=True)
+    progress("apt", "apt-get source --download-only %s=%s" % (package, version))
+    _apt(["apt-get", "source", "--download-only", "-q", "%s=%s" % (package, version)],
+         cwd=into)
+    upstream = version.split(":", 1)[-1]
+    dsc = into / ("%s_%s.dsc" % (package, upstream))
+    if not dsc.is_file():
+        raise BuildError("apt-get source left no %s" % dsc.name)
+    return dsc
+
+
+def extract_source(dsc, into):
+    """dpkg-source -x: unpack and apply the package's own patches (fuzz 0)."""
+    res = subprocess.run(["dpkg-source", "--no-check", "-x", str(dsc), str(into)],
+                         capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"))
+    if res.returncode != 0:
+        raise BuildError("dpkg-source -x %s failed: %s"
+                         % (Path(dsc).name, (res.stderr.strip().splitlines() or ["?"])[-1]))
+    return Path(into)

@@ -1,0 +1,269 @@
+"""The rebase check: how each patch of a series fares on newer nova releases.
+
+Each patch is tried, in series order, on top of those before it, with GNU
+patch at fuzz 0 (what dpkg-source allows), and classified:
+
+  applies           applies exactly
+  offset            applies at fuzz 0, with line offsets
+  needs-fuzz        applies only with fuzz (dpkg-source would refuse it)
+  conflict          does not apply at all
+  already-upstream  its reverse applies cleanly: the change is in the release
+  file-gone         a file it modifies no longer exists
+
+A patch that applied (with or without fuzz) stays applied for the patches
+after it; one that conflicts, or is already upstream, is left out.
+"""
+
+import json
+import re
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from build import debsrc, pins, sources
+from build.cache import cache_dir, work_dir
+from build.log import BuildError, progress, warn
+
+STATUSES = ("applies", "offset", "needs-fuzz", "conflict", "already-upstream",
+            "file-gone")
+MAX_FUZZ = 2            # quilt's default: what "needs fuzz" means in practice
+
+_OFFSET = re.compile(r"Hunk #(\d+) succeeded at (\d+) \(offset (-?\d+) lines?\)")
+
+
+@dataclass
+class Target:
+    series: str
+    label: str
+    kind: str                       # base | pypi | debian | icehouse
+    fill: Callable                  # fill(tree_dir, wanted_paths)
+    base: bool = False
+    note: str = ""
+
+
+@dataclass
+class Result:
+    patch: str
+    status: str
+    offsets: list = field(default_factory=list)
+
+
+def _patch(tree, patch_file, *opts):
+    cmd = ["patch", "-p1", "--force", "--no-backup-if-mismatch", "--reject-file=-",
+           "-d", str(tree), "-i", str(patch_file), *opts]
+    res = subprocess.run(cmd, capture_output=True, text=True, env={"LC_ALL": "C",
+                                                                    "PATH": "/usr/bin:/bin"})
+    return res.returncode == 0, res.stdout + res.stderr
+
+
+def classify(tree, patch):
+    """Classify PATCH (a pins.Patch) on TREE, applying it when it applies."""
+    files = patch.files()
+    clash = [p for p, created, _ in files if created and (Path(tree) / p).exists()]
+    if not clash:
+        ok, out = _patch(tree, patch.path, "--dry-run", "-F0")
+        if ok:
+            _patch(tree, patch.path, "-F0")
+            offs = ["%s@%s%+d" % (h, ln, int(o)) for h, ln, o in _OFFSET.findall(out)]
+            return Result(patch.name, "offset" if offs else "applies", offs)
+    ok, _ = _patch(tree, patch.path, "--dry-run", "-R", "-F0")
+    if ok:
+        return Result(patch.name, "already-upstream")
+    gone = [p for p, created, _ in files if not created and not (Path(tree) / p).exists()]
+    if gone:
+        return Result(patch.name, "file-gone", gone)
+    if not clash:
+        ok, _ = _patch(tree, patch.path, "--dry-run", "-F%d" % MAX_FUZZ)
+        if ok:
+            _patch(tree, patch.path, "-F%d" % MAX_FUZZ)
+            return Result(patch.name, "needs-fuzz")
+    return Result(patch.name, "conflict")
+
+
+def run_target(target, patches):
+    wanted = sorted({p for patch in patches for p, _c, _d in patch.files()})
+    with tempfile.TemporaryDirectory(dir=work_dir("rebase")) as tmp:
+        tree = Path(tmp) / "tree"
+        tree.mkdir()
+        target.fill(tree, wanted)
+        return [classify(tree, patch) for patch in patches]
+
+
+# -- targets ------------------------------------------------------------------
+
+def _pypi_fill(version):
+    def fill(tree, wanted):
+        sdist = sources.pypi_sdist("nova", version)
+        sources.untar(sdist, tree, members=wanted)
+    return fill
+
+
+def _bookworm_base_fill(tree, wanted):
+    from build.series import quilt_push
+    sources.unpack_bookworm(tree)
+    quilt_push(tree, Path(tree) / "debian" / "patches")
+
+
+def _debian_fill(version):
+    def fill(tree, wanted):
+        dsc = debsrc.fetch_source("nova", version, cache_dir("debian-sources"))
+        target = Path(tree) / "src"
+        debsrc.extract_source(dsc, target)
+        for child in target.iterdir():
+            child.rename(Path(tree) / child.name)
+        target.rmdir()
+    return fill
+
+
+def bookworm_targets():
+    pin = pins.series_pins("bookworm")
+    rb = pin["rebase"]
+    out = [Target("bookworm", "bookworm %s" % pin["debian_version"], "base",
+                  _bookworm_base_fill, base=True,
+                  note="sdist + Debian's patches: the pinned base")]
+    for version in sources.pypi_releases("nova", rb["pypi_from"]):
+        out.append(Target("bookworm", "pypi %s" % version, "pypi", _pypi_fill(version),
+                          note="upstream sdist, no Debian patches"))
+    offered = [(v, s) for v, s, kind in debsrc.madison("nova")
+               if kind == "Sources" and s in rb["debian_suites"]]
+    if offered:
+        versions = debsrc.newest_first(sorted({v for v, _ in offered}))
+        out.append(Target("bookworm", "debian %s" % versions[0], "debian",
+                          _debian_first_available(versions),
+                          note="Debian source with its own patches"))
+    else:
+        warn("the mirror lists no nova source in %s" % ", ".join(rb["debian_suites"]))
+    return out
+
+
+def _debian_first_available(versions):
+    """Fill from the newest source the mirror really serves (it may list a
+    version whose files 404); the label is corrected afterwards."""
+    def fill(tree, wanted):
+        errors = []
+        for version in versions:
+            try:
+                _debian_fill(version)(tree, wanted)
+                fill.used = version
+                fill.skipped = errors
+                return
+            except BuildError as exc:
+                errors.append("%s: %s" % (version, exc))
+        raise BuildError("no Debian source of nova could be fetched: %s" % "; ".join(errors))
+    fill.used, fill.skipped = None, []
+    return fill
+
+
+def icehouse_targets(source=None):
+    import os
+    pin = pins.series_pins("icehouse")
+    src = source or os.environ.get("NOVA_SOURCE")
+    trees = os.environ.get("ICEHOUSE_TREES")
+    out = []
+    for version in pin["rebase_targets"]:
+        base = version == pin["upstream_version"]
+        fill = None
+        if src and sources.is_git_repo(src):
+            fill = (lambda v: lambda tree, wanted: sources.git_archive(src, v, tree, wanted))(version)
+        elif trees and (Path(trees) / ("nova-%s" % version)).exists():
+            fill = (lambda p: lambda tree, wanted: sources.unpack_icehouse(tree, p))(
+                Path(trees) / ("nova-%s" % version))
+        elif base and src:
+            fill = lambda tree, wanted: sources.unpack_icehouse(tree, src)
+        if fill:
+            out.append(Target("icehouse", "nova %s" % version, "icehouse", fill, base=base))
+    return out
+
+
+def check(series_list, jobs=2):
+    """Run the matrix; return the report (a dict) after printing the table."""
+    report = {"series": {}, "warnings": []}
+    for series in series_list:
+        patches = pins.patch_series(series)
+        targets = bookworm_targets() if series == "bookworm" else icehouse_targets()
+        if series == "icehouse" and not targets:
+            print("SKIPPED: icehouse tree not available (set NOVA_SOURCE=... or "
+                  "ICEHOUSE_TREES=...)")
+            report["series"][series] = {"skipped": "icehouse tree not available"}
+            continue
+        progress("rebase-check", "%s: %d patches x %d targets"
+                 % (series, len(patches), len(targets)))
+        done = [0]
+
+        def one(target):
+            res = run_target(target, patches)
+            done[0] += 1
+            progress("rebase-check", "%s [%d/%d] %s" % (series, done[0], len(targets),
+                                                       target.label))
+            return res
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(one, targets))
+        rows = []
+        for target, res in zip(targets, results):
+            used = getattr(target.fill, "used", None)
+            if used:
+                target.label = "debian %s" % used
+                for skipped in target.fill.skipped:
+                    target.note += "; unavailable: %s" % skipped
+            rows.append({"target": target.label, "kind": target.kind, "base": target.base,
+                         "note": target.note,
+                         "results": [{"patch": r.patch, "status": r.status,
+                                      "details": r.offsets} for r in res]})
+        report["series"][series] = {"patches": [p.name for p in patches], "rows": rows}
+        print_table(series, [p.name for p in patches], rows)
+    if "bookworm" in series_list:
+        report["warnings"] += newer_binary_warnings()
+    for w in report["warnings"]:
+        warn(w)
+    return report
+
+
+def newer_binary_warnings():
+    pin = pins.series_pins("bookworm")
+    rb = pin["rebase"]
+    out = []
+    for version, suite, kind in debsrc.madison(rb["watch_binary"]):
+        if kind == "Packages" and suite in rb["watch_suites"] and \
+                debsrc.compare(version, "gt", pin["debian_version"]):
+            out.append("%s offers %s %s, newer than the series base %s: our packages are "
+                       "pinned above it (see README), but the series should be rebased "
+                       "onto it once its source is available"
+                       % (suite, rb["watch_binary"], version, pin["debian_version"]))
+    return out
+
+
+SHORT = {"applies": "ok", "offset": "offset", "needs-fuzz": "FUZZ", "conflict": "CONFLICT",
+         "already-upstream": "upstream", "file-gone": "GONE"}
+
+
+def print_table(series, patch_names, rows):
+    cols = ["P%d" % (i + 1) for i in range(len(patch_names))]
+    width = max([len(r["target"]) for r in rows] + [6])
+    print("\nrebase check, series %s" % series)
+    print("  %-*s  %s" % (width, "target", "  ".join("%-9s" % c for c in cols)))
+    for r in rows:
+        cells = ["%-9s" % SHORT[x["status"]] for x in r["results"]]
+        print("  %-*s  %s%s" % (width, r["target"], "  ".join(cells),
+                                "   <- pinned base" if r["base"] else ""))
+    for c, name in zip(cols, patch_names):
+        print("  %s = %s" % (c, name))
+
+
+def base_failures(report):
+    """Patches that do not apply exactly (fuzz 0) on a series' pinned base."""
+    bad = []
+    for series, data in report["series"].items():
+        for row in data.get("rows", []):
+            if row["base"]:
+                bad += ["%s: %s is %s on %s" % (series, r["patch"], r["status"], row["target"])
+                        for r in row["results"] if r["status"] not in ("applies", "offset")]
+    return bad
+
+
+def write_json(report, path):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,250 @@
+"""Obtaining and verifying source trees: download cache, digests, unpacking.
+
+Nothing is fetched twice: every download lands in the cache under its own
+name and is verified by sha256 each time it is used. A file whose digest
+differs is refused (and moved aside as ``*.rejected``) with one line naming
+the expected and the actual digest.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from build import pins
+from build.cache import cache_dir
+from build.log import BuildError, progress
+
+PYPI_JSON = os.environ.get("NLC_PYPI_JSON", "https://pypi.org/pypi/%s/json")
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(path, expected):
+    actual = sha256_file(path)
+    if actual != expected:
+        rejected = Path(str(path) + ".rejected")
+        os.replace(path, rejected)
+        raise BuildError("%s: sha256 mismatch: expected %s, got %s (moved to %s)"
+                         % (Path(path).name, expected, actual, rejected.name))
+    return path
+
+
+def download(url, name, sha256, timeout=60):
+    """Return the cached file NAME, downloading URL first if needed."""
+    dest = cache_dir("downloads") / name
+    if not dest.exists():
+        progress("fetch", "%s <- %s" % (name, url))
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+        try:
+            with os.fdopen(fd, "wb") as out, \
+                    urllib.request.urlopen(url, timeout=timeout) as resp:
+                shutil.copyfileobj(resp, out, 1 << 20)
+            os.replace(tmp, dest)
+        except (urllib.error.URLError, OSError) as exc:
+            raise BuildError("cannot download %s: %s"
+                             % (url, getattr(exc, "reason", exc)))
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return verify(dest, sha256)
+
+
+def pypi_project(project):
+    """PyPI's JSON description of PROJECT (cached for the process)."""
+    if project not in _PYPI:
+        url = PYPI_JSON % project
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp:
+                _PYPI[project] = (url, json.load(resp))
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise BuildError("cannot read PyPI's index of %s (%s): %s"
+                             % (project, url, getattr(exc, "reason", exc)))
+    return _PYPI[project]
+
+
+_PYPI = {}
+
+
+def pypi_sdist(project, version, sha256=None):
+    """Download the sdist of PROJECT==VERSION; verify by SHA256 (the pin) or
+    else by the digest PyPI publishes for it."""
+    base, data = pypi_project(project)
+    files = [f for f in data["releases"].get(version, [])
+             if f["packagetype"] == "sdist"]
+    if not files:
+        raise BuildError("PyPI has no sdist of %s %s" % (project, version))
+    f = files[0]
+    if sha256 and f["digests"]["sha256"] != sha256:
+        raise BuildError("PyPI publishes %s with sha256 %s, but the pin is %s"
+                         % (f["filename"], f["digests"]["sha256"], sha256))
+    return download(urllib.parse.urljoin(base, f["url"]), f["filename"],
+                    sha256 or f["digests"]["sha256"])
+
+
+def version_key(version):
+    return tuple(int(p) for p in version.split("."))
+
+
+def pypi_releases(project, from_version):
+    """Final releases of PROJECT at or above FROM_VERSION, oldest first."""
+    _base, data = pypi_project(project)
+    out = []
+    for version, files in data["releases"].items():
+        if not all(p.isdigit() for p in version.split(".")):
+            continue          # pre-releases (rc, b) and odd tags
+        if any(f["packagetype"] == "sdist" and not f.get("yanked")
+               for f in files) and version_key(version) >= version_key(from_version):
+            out.append(version)
+    return sorted(out, key=version_key)
+
+
+# -- unpacking --------------------------------------------------------------
+
+@contextmanager
+def staging(dest):
+    """Yield a temporary directory beside DEST that becomes DEST on success.
+
+    On any failure the half-made tree is removed: nothing half-unpacked is
+    left behind, and an older DEST stays untouched until the new one is whole.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".%s." % dest.name))
+    try:
+        yield tmp
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def untar(tarball, into, strip=1, members=None):
+    """Extract TARBALL into INTO with GNU tar, dropping STRIP leading dirs.
+
+    MEMBERS, if given, are -p1 paths to extract (others are skipped)."""
+    cmd = ["tar", "-xf", str(tarball), "-C", str(into),
+           "--strip-components=%d" % strip, "--no-same-owner"]
+    if members is not None:
+        top = top_dir(tarball)
+        names = set(member_names(tarball))
+        wanted = ["%s/%s" % (top, m) for m in members]
+        cmd += [w for w in wanted if w in names]
+        if len(cmd) == 7:
+            return
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        msg = res.stderr.strip().splitlines()
+        raise BuildError("%s: cannot unpack: %s"
+                         % (Path(tarball).name, msg[-1] if msg else "tar failed"))
+
+
+def member_names(tarball):
+    try:
+        with tarfile.open(tarball) as tf:
+            return tf.getnames()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BuildError("%s: not a readable tarball (%s)" % (Path(tarball).name, exc))
+
+
+def top_dir(tarball):
+    names = member_names(tarball)
+    tops = {n.split("/", 1)[0] for n in names if n not in ("", ".")}
+    if len(tops) != 1:
+        raise BuildError("%s: expected one top-level directory, found %d"
+                         % (Path(tarball).name, len(tops)))
+    return tops.pop()
+
+
+def is_git_repo(path):
+    path = Path(path)
+    return (path / ".git").exists() or (
+        (path / "HEAD").is_file() and (path / "refs").is_dir())
+
+
+def git_archive(repo, ref, into, paths=()):
+    """Extract REF of the nova git repository REPO into INTO."""
+    arch = subprocess.Popen(["git", "-C", str(repo), "archive", ref, "--", *paths],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    tar = subprocess.run(["tar", "-x", "-C", str(into)], stdin=arch.stdout,
+                         capture_output=True)
+    arch.stdout.close()
+    err = arch.stderr.read().decode(errors="replace").strip()
+    if arch.wait() != 0 or tar.returncode != 0:
+        raise BuildError("git archive %s of %s failed: %s"
+                         % (ref, repo, err.splitlines()[-1] if err else "tar failed"))
+
+
+def copy_tree(src, into):
+    shutil.copytree(src, into, symlinks=True, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(".git", ".pc", ".tox", "*.pyc"))
+
+
+# -- per-series pristine trees ------------------------------------------------
+
+def _icehouse_source(source):
+    if source:
+        return Path(source)
+    env = os.environ.get("NOVA_SOURCE")
+    if env:
+        return Path(env)
+    cached = cache_dir("downloads") / "nova-2014.1.5.tar.gz"
+    return cached if cached.exists() else None
+
+
+def icehouse_available(source=None):
+    return _icehouse_source(source) is not None
+
+
+def unpack_icehouse(into, source=None, ref=None):
+    """Unpack the icehouse tree from SOURCE (a tree, tarball or nova git
+    repository; default NOVA_SOURCE) into the empty directory INTO."""
+    pin = pins.series_pins("icehouse")
+    src = _icehouse_source(source)
+    if src is None:
+        raise BuildError("icehouse tree not available (set NOVA_SOURCE=PATH to a "
+                         "nova 2014.1.5 tree, tarball or git repository)")
+    if not src.exists():
+        raise BuildError("NOVA_SOURCE %s does not exist" % src)
+    progress("icehouse", "unpacking %s" % src)
+    if src.is_file():
+        untar(src, into)
+    elif is_git_repo(src):
+        git_archive(src, ref or pin["git_tag"], into)
+    elif (src / "setup.cfg").is_file():
+        copy_tree(src, into)
+    else:
+        raise BuildError("NOVA_SOURCE %s is neither a nova tree, a tarball nor a "
+                         "git repository" % src)
+    return into
+
+
+def unpack_bookworm(into):
+    """Debian's nova source for bookworm: the sdist plus Debian's debian/."""
+    pin = pins.series_pins("bookworm")
+    sd = pin["sdist"]
+    sdist = pypi_sdist(sd["pypi_project"], sd["pypi_version"], sd["sha256"])
+    deb = pin["debian"]
+    debian = download(deb["url"], deb["name"], deb["sha256"])
+    progress("bookworm", "unpacking %s + %s" % (sdist.name, debian.name))
+    untar(sdist, into)
+    untar(debian, into, strip=0)
+    if not (Path(into) / "debian" / "patches" / "series").is_file():
+        raise BuildError("%s has no debian/patches/series" % debian.name)
+    return into
