@@ -58,21 +58,29 @@ def write_manifest(series, tree):
     return out
 
 
-def verify_version(series, tree):
+def tree_version(tree):
+    """nova's version as setup.cfg (git trees) or PKG-INFO (sdists) says."""
+    for name, pattern in (("setup.cfg", r"^version\s*=\s*(\S+)"),
+                          ("PKG-INFO", r"^Version:\s*(\S+)")):
+        path = Path(tree) / name
+        m = path.is_file() and re.search(pattern, path.read_text(errors="replace"), re.M)
+        if m:
+            return m.group(1)
+    return None
+
+
+def verify_version(series, tree, label=None):
     want = pins.series_pins(series)["upstream_version"]
-    cfg = Path(tree) / "setup.cfg"
-    got = None
-    if cfg.is_file():
-        m = re.search(r"^version\s*=\s*(\S+)", cfg.read_text(), re.M)
-        got = m.group(1) if m else None
+    got = tree_version(tree)
     if got != want:
-        raise BuildError("%s is not nova %s (setup.cfg version: %s)"
-                         % (tree, want, got or "none"))
+        raise BuildError("%s is not nova %s (its version: %s)"
+                         % (label or tree, want, got or "none found"))
 
 
-def verify_manifest(series, tree):
+def verify_manifest(series, tree, label=None):
     """Refuse a tree whose pre-images differ from the committed manifest."""
-    verify_version(series, tree)
+    label = label or tree
+    verify_version(series, tree, label)
     manifest = read_manifest(series)
     missing = sorted(set(pins.series_files(series)) - set(manifest))
     if missing:
@@ -84,12 +92,12 @@ def verify_manifest(series, tree):
         if digest == ABSENT:
             if path.exists():
                 raise BuildError("%s: %s exists, but the series creates it"
-                                 % (tree, name))
+                                 % (label, name))
         elif not path.is_file():
-            raise BuildError("%s: %s is missing" % (tree, name))
+            raise BuildError("%s: %s is missing" % (label, name))
         elif sources.sha256_file(path) != digest:
             raise BuildError("%s: %s differs from nova %s (sha256 %s, expected %s)"
-                             % (tree, name,
+                             % (label, name,
                                 pins.series_pins(series)["upstream_version"],
                                 sources.sha256_file(path), digest))
 
@@ -140,7 +148,7 @@ def apply(series, dest=None, source=None):
     with sources.staging(dest) as tmp:
         if series == "icehouse":
             sources.unpack_icehouse(tmp, source)
-            verify_manifest(series, tmp)
+            verify_manifest(series, tmp, sources.icehouse_label(source))
             patches_dir = TOP / "patches" / series
         elif series == "bookworm":
             sources.unpack_bookworm(tmp)

@@ -208,6 +208,11 @@ def _icehouse_source(source):
     return cached if cached.exists() else None
 
 
+def icehouse_label(source=None):
+    src = _icehouse_source(source)
+    return "NOVA_SOURCE %s" % src if src else "icehouse source"
+
+
 def icehouse_available(source=None):
     return _icehouse_source(source) is not None
 
