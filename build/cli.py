@@ -4,6 +4,8 @@
     /usr/bin/python3 -m build.cli series [SERIES...] [--dest DIR]
     /usr/bin/python3 -m build.cli manifest icehouse       (needs NOVA_SOURCE)
     /usr/bin/python3 -m build.cli rebase-check [--series S] [--json FILE] [--strict]
+    /usr/bin/python3 -m build.cli check [STAGE...]
+    /usr/bin/python3 -m build.cli deps
 """
 
 import argparse
@@ -81,6 +83,19 @@ def cmd_rebase_check(args):
     return 1 if bad else 0
 
 
+def cmd_check(args):
+    from build import check
+    return check.main(args.only)
+
+
+def cmd_deps(args):
+    from build import deps
+    installed = deps.ensure()
+    print("deps: %s" % ("installed %s" % " ".join(installed) if installed
+                        else "all Debian packages present"))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python3 -m build.cli",
                                      description="nova-lxc-contrail build")
@@ -102,6 +117,11 @@ def main(argv=None):
     p.add_argument("--strict", action="store_true",
                    help="fail on anything but a clean apply, on every target")
     p.set_defaults(func=cmd_rebase_check)
+    p = sub.add_parser("check", help="run every test that can run here")
+    p.add_argument("only", nargs="*", help="run only these stages")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("deps", help="install the Debian packages build and tests need")
+    p.set_defaults(func=cmd_deps)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

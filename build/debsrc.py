@@ -65,7 +65,7 @@ def _apt(args, cwd=None, check=True):
     if check and res.returncode != 0:
         errs = [ln for ln in res.stderr.splitlines() if ln.startswith(("E:", "W:"))]
         raise BuildError("%s failed: %s" % (" ".join(args[:2]),
-                                            (errs or res.stderr.splitlines() or ["?"])[-1]))
+                                            (errs or res.stderr.splitlines() or ["?"])[0]))
     return res
 
 
