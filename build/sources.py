@@ -138,21 +138,26 @@ def staging(dest):
 def untar(tarball, into, strip=1, members=None):
     """Extract TARBALL into INTO with GNU tar, dropping STRIP leading dirs.
 
-    MEMBERS, if given, are -p1 paths to extract (others are skipped)."""
+    MEMBERS, if given, are -p1 paths to extract; those the tarball lacks are
+    simply not there afterwards (one pass over the tarball)."""
     cmd = ["tar", "-xf", str(tarball), "-C", str(into),
            "--strip-components=%d" % strip, "--no-same-owner"]
     if members is not None:
-        top = top_dir(tarball)
-        names = set(member_names(tarball))
-        wanted = ["%s/%s" % (top, m) for m in members]
-        cmd += [w for w in wanted if w in names]
-        if len(cmd) == 7:
+        if not members:
             return
+        cmd += ["--wildcards", "--no-wildcards-match-slash"] + [
+            "*/" + glob_escape(m) for m in members]
     res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        msg = res.stderr.strip().splitlines()
+    errors = [ln for ln in res.stderr.splitlines()
+              if not (members and "Not found in archive" in ln)
+              and "Exiting with failure status" not in ln]
+    if res.returncode != 0 and (errors or members is None):
         raise BuildError("%s: cannot unpack: %s"
-                         % (Path(tarball).name, msg[-1] if msg else "tar failed"))
+                         % (Path(tarball).name, errors[-1] if errors else "tar failed"))
+
+
+def glob_escape(path):
+    return "".join("[%s]" % c if c in "*?[]" else c for c in path)
 
 
 def member_names(tarball):
