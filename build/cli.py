@@ -88,6 +88,11 @@ def cmd_check(args):
     return check.main(args.only)
 
 
+def cmd_bench(args):
+    from build import bench
+    return bench.main(args.only)
+
+
 def cmd_deps(args):
     from build import deps
     installed = deps.ensure()
@@ -120,6 +125,9 @@ def main(argv=None):
     p = sub.add_parser("check", help="run every test that can run here")
     p.add_argument("only", nargs="*", help="run only these stages")
     p.set_defaults(func=cmd_check)
+    p = sub.add_parser("bench", help="run the benchmark scripts in bench/")
+    p.add_argument("only", nargs="*")
+    p.set_defaults(func=cmd_bench)
     p = sub.add_parser("deps", help="install the Debian packages build and tests need")
     p.set_defaults(func=cmd_deps)
     args = parser.parse_args(argv)

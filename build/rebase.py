@@ -101,20 +101,44 @@ def _pypi_fill(version):
     return fill
 
 
-def _bookworm_base_fill(tree, wanted):
+def debian_tree(orig, debian_tar, tree, wanted):
+    """A Debian source tree holding only WANTED and the files Debian's own
+    patches touch, with those patches pushed (fuzz 0, as dpkg-source does)."""
     from build.series import quilt_push
-    sources.unpack_bookworm(tree)
+    sources.untar(debian_tar, tree, strip=0)
+    need = set(wanted)
+    for name in debian_series(tree):
+        patch = pins.Patch(name, Path(tree) / "debian" / "patches" / name)
+        need |= {p for p, _c, _d in patch.files()}
+    sources.untar(orig, tree, members=sorted(need))
     quilt_push(tree, Path(tree) / "debian" / "patches")
+
+
+def debian_series(tree):
+    series = Path(tree) / "debian" / "patches" / "series"
+    if not series.exists():
+        return []
+    return [ln.split()[0] for ln in series.read_text().splitlines()
+            if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def _bookworm_base_fill(tree, wanted):
+    pin = pins.series_pins("bookworm")
+    sd, deb = pin["sdist"], pin["debian"]
+    debian_tree(sources.pypi_sdist(sd["pypi_project"], sd["pypi_version"], sd["sha256"]),
+                sources.download(deb["url"], deb["name"], deb["sha256"]), tree, wanted)
 
 
 def _debian_fill(version):
     def fill(tree, wanted):
         dsc = debsrc.fetch_source("nova", version, cache_dir("debian-sources"))
-        target = Path(tree) / "src"
-        debsrc.extract_source(dsc, target)
-        for child in target.iterdir():
-            child.rename(Path(tree) / child.name)
-        target.rmdir()
+        files = debsrc.dsc_files(dsc)
+        orig = [f for f in files if ".orig.tar." in f.name]
+        debian = [f for f in files if ".debian.tar." in f.name]
+        if len(orig) != 1 or len(debian) != 1:
+            raise BuildError("%s is not a 3.0 (quilt) source with one orig tarball"
+                             % dsc.name)
+        debian_tree(orig[0], debian[0], tree, wanted)
     return fill
 
 
