@@ -1,0 +1,145 @@
+"""Registration with the vrouter agent that survives agent outages.
+
+A client never loses a registration while the agent is away: ``add_port``
+and ``delete_port`` return False ("pending") instead of failing when the
+agent cannot be reached, and the next successful contact -- the next call or
+the periodic ``check()`` -- restores the agent's view: pending deletes first,
+then every persisted port (``persisted(limit=None)`` returns them, from
+the port files). A restore happens only when a (re)connection was needed or the agent
+shows it lost our ports, so each port reaches a returning agent once.
+
+Protocols implement five primitives, each raising AgentUnavailable when the
+agent cannot be reached:
+
+* ``_open()``/``_close()``: (re)connect and forget a connection,
+* ``_add(ports)``: send every port; raise AgentRejected at the end naming
+  the ports the agent refused,
+* ``_delete(port_id)``,
+* ``_probe()``: True while the agent still holds what we sent.
+"""
+from __future__ import absolute_import
+
+import logging
+import threading
+
+from nova_lxc_contrail.exception import AgentRejected
+from nova_lxc_contrail.exception import AgentUnavailable
+
+LOG = logging.getLogger(__name__)
+
+
+class AgentClient(object):
+    """Protocol-independent part: connection state, pending work, restore."""
+
+    protocol = None
+
+    def __init__(self, persisted=None):
+        self._persisted = persisted or (lambda limit=None: [])
+        self._lock = threading.Lock()
+        self._connected = False
+        self._pending_deletes = set()
+        self._rejected = ()
+
+    @property
+    def connected(self):
+        return self._connected
+
+    def add_port(self, port):
+        """True if the agent holds the port now, False if it is pending."""
+        with self._lock:
+            if self._connected:
+                try:
+                    self._add([port])
+                    return True
+                except AgentUnavailable as exc:
+                    self._lost(exc)
+            sent = self._reconnect()
+            if port.port_id in self._rejected:
+                raise AgentRejected('%s agent refused port %s'
+                                    % (self.protocol, port.port_id))
+            return sent
+
+    def delete_port(self, port_id):
+        """True if the agent dropped the port now, False if it is pending."""
+        with self._lock:
+            self._pending_deletes.add(port_id)
+            if self._connected:
+                try:
+                    self._delete(port_id)
+                    self._pending_deletes.discard(port_id)
+                    return True
+                except AgentUnavailable as exc:
+                    self._lost(exc)
+            return self._reconnect()
+
+    def check(self):
+        """Periodic: keep the agent's view complete; True if it is reachable."""
+        with self._lock:
+            if self._connected:
+                try:
+                    if self._probe():
+                        return True
+                    LOG.warning('%s agent lost our ports; sending them again',
+                                self.protocol)
+                    self._restore()
+                    return True
+                except AgentUnavailable as exc:
+                    self._lost(exc)
+            return self._reconnect()
+
+    def close(self):
+        with self._lock:
+            self._connected = False
+            self._close()
+
+    # -- internals (called with the lock held) -----------------------------
+    def _lost(self, exc):
+        LOG.warning('%s agent connection lost: %s', self.protocol, exc)
+        self._connected = False
+        self._close()
+
+    def _reconnect(self):
+        try:
+            self._open()
+            self._restore()
+        except AgentUnavailable as exc:
+            LOG.debug('%s agent unavailable: %s', self.protocol, exc)
+            self._close()
+            return False
+        LOG.info('%s agent connected', self.protocol)
+        self._connected = True
+        return True
+
+    def _restore(self):
+        for port_id in sorted(self._pending_deletes):
+            self._delete(port_id)
+            self._pending_deletes.discard(port_id)
+        self._rejected = ()
+        ports = self._missing(self._persisted())
+        if ports:
+            try:
+                self._add(ports)
+            except AgentRejected as exc:
+                LOG.error('%s agent refused persisted ports: %s',
+                          self.protocol, exc)
+                self._rejected = exc.port_ids
+
+    # -- protocol primitives ----------------------------------------------
+    def _missing(self, ports):
+        """Of the persisted ports, those a restore must send (all)."""
+        return ports
+
+    def _open(self):
+        raise NotImplementedError
+
+    def _close(self):
+        pass
+
+    def _add(self, ports):
+        raise NotImplementedError
+
+    def _delete(self, port_id):
+        raise NotImplementedError
+
+    def _probe(self):
+        raise NotImplementedError

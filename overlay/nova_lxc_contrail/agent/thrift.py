@@ -1,0 +1,103 @@
+"""Client of the agent's thrift InstanceService (127.0.0.1:9090).
+
+Framed transport, binary protocol, as every Contrail client used. Each new
+connection starts with ``Connect()`` (the agent then audits NovaVMPort
+entries; our NameSpacePort entries are exempt) and is followed by a restore
+of all persisted ports. UUIDs travel as lists of 16 byte values.
+"""
+from __future__ import absolute_import
+
+import socket
+import uuid
+
+from thrift.Thrift import TApplicationException
+from thrift.protocol import TBinaryProtocol
+from thrift.protocol.TProtocol import TProtocolException
+from thrift.transport import TSocket
+from thrift.transport import TTransport
+
+from nova_lxc_contrail.agent import base
+from nova_lxc_contrail.agent.instance_service import InstanceService
+from nova_lxc_contrail.agent.instance_service import ttypes
+from nova_lxc_contrail.exception import AgentRejected
+from nova_lxc_contrail.exception import AgentUnavailable
+
+_UNREACHABLE = (TTransport.TTransportException, TProtocolException,
+                socket.error, EOFError)
+
+
+def tuuid(value):
+    """A UUID string as the agent's ``list<i16>`` of its 16 bytes."""
+    return list(bytearray(uuid.UUID(value).bytes))
+
+
+def to_thrift(port):
+    return ttypes.Port(port_id=tuuid(port.port_id),
+                       instance_id=tuuid(port.instance_id),
+                       tap_name=port.ifname,
+                       ip_address=port.ip_address or '0.0.0.0',
+                       vn_id=tuuid(port.network_id),
+                       mac_address=port.mac,
+                       display_name=port.display_name,
+                       hostname=port.hostname,
+                       host=port.host,
+                       vm_project_id=tuuid(port.project_id),
+                       port_type=port.port_type,
+                       ip6_address=port.ip6_address)
+
+
+class ThriftClient(base.AgentClient):
+    protocol = 'thrift'
+
+    def __init__(self, host='127.0.0.1', port=9090, timeout=5.0,
+                 persisted=None):
+        super(ThriftClient, self).__init__(persisted)
+        self._address = (host, port)
+        self._timeout_ms = timeout * 1000.0
+        self._transport = None
+        self._service = None
+
+    def _open(self):
+        sock = TSocket.TSocket(*self._address)
+        sock.setTimeout(self._timeout_ms)
+        self._transport = TTransport.TFramedTransport(sock)
+        protocol = TBinaryProtocol.TBinaryProtocolAccelerated(self._transport)
+        self._service = InstanceService.Client(protocol)
+        try:
+            self._transport.open()
+        except _UNREACHABLE as exc:
+            raise AgentUnavailable('thrift agent at %s:%d: %s'
+                                   % (self._address + (exc,)))
+        self._call('Connect')
+
+    def _close(self):
+        if self._transport is not None:
+            self._transport.close()
+        self._transport = self._service = None
+
+    def _call(self, method, *args):
+        try:
+            return getattr(self._service, method)(*args)
+        except _UNREACHABLE as exc:
+            raise AgentUnavailable('thrift %s: %s' % (method, exc))
+        except TApplicationException as exc:
+            raise AgentRejected('thrift %s failed: %s' % (method, exc))
+
+    def _add(self, ports):
+        if self._call('AddPort', [to_thrift(p) for p in ports]):
+            return
+        # The agent stops at the first port it refuses: find out which.
+        refused = [p.port_id for p in ports
+                   if len(ports) == 1 or
+                   not self._call('AddPort', [to_thrift(p)])]
+        if refused:
+            raise AgentRejected('thrift agent refused %s' % ', '.join(refused),
+                                refused)
+
+    def _delete(self, port_id):
+        self._call('DeletePort', tuuid(port_id))
+
+    def _probe(self):
+        # A restarted agent breaks the connection; the reconnect restores.
+        self._call('KeepAliveCheck')
+        return True

@@ -1,0 +1,131 @@
+"""Plug and unplug of one LXC port: the only module combining the others.
+
+A plug validates the port (before anything exists), then does all of its
+privileged work in ONE call, ``plug_local`` (bridge, port file), then tells
+the agent. An unplug tells the agent, then does ``unplug_local`` (port
+file, bridge). Adapters that need a privileged helper (rootwrap on icehouse,
+privsep on bookworm) pass ``local=`` an object whose ``plug``/``unplug`` run
+those two functions there, so one plug costs one privileged call.
+
+Both are idempotent: plugging twice equals plugging once, unplugging a port
+that is not there is not an error. While the agent is away, plugs and
+unplugs succeed locally and the agent client sends them when it is back.
+"""
+from __future__ import absolute_import
+
+import logging
+import threading
+
+from nova_lxc_contrail import agent
+from nova_lxc_contrail import config
+from nova_lxc_contrail import names
+from nova_lxc_contrail import netdev
+from nova_lxc_contrail import portfiles
+from nova_lxc_contrail.compat import cfg
+from nova_lxc_contrail.exception import AgentRejected
+from nova_lxc_contrail.exception import InvalidPort
+from nova_lxc_contrail.port import parse_uuid
+from nova_lxc_contrail.port import Port
+
+LOG = logging.getLogger(__name__)
+
+
+def plug_local(ifname, record, ports_dir):
+    """All privileged work of a plug: the bridge, then the port file."""
+    netdev.ensure_bridge(ifname)
+    portfiles.PortFiles(ports_dir).save(record)
+
+
+def unplug_local(ifname, port_id, ports_dir, tap=None):
+    """All privileged work of an unplug: port file, bridge, and the tap the
+    2014 driver enslaved to it (if tap names one on this bridge)."""
+    portfiles.PortFiles(ports_dir).remove(port_id)
+    bridge = netdev.link_state(ifname)
+    old_tap = netdev.link_state(tap) if tap and bridge else None
+    netdev.delete_link(ifname)
+    if old_tap and old_tap.kind == 'tun' and old_tap.master == bridge.index:
+        netdev.delete_link(tap, kinds=('tun',))
+
+
+class LocalOps(object):
+    """The privileged part, run in this process (root, or tests)."""
+    plug = staticmethod(plug_local)
+    unplug = staticmethod(unplug_local)
+
+
+class BridgeDriver(object):
+    """Plugs and unplugs ports; keeps the agent's view complete."""
+
+    def __init__(self, conf=None, client=None, local=None):
+        group = config.register_opts(conf if conf is not None else cfg.CONF)
+        self.ports_dir = group.ports_dir
+        self._files = portfiles.PortFiles(group.ports_dir)
+        self._local = local or LocalOps
+        self.client = client or agent.make_client(group, self.persisted)
+        self._interval = group.agent_check_interval
+        self._stopped = threading.Event()
+        self._thread = None
+
+    def plug(self, port):
+        """Set up port (a Port); True if the agent holds it now, False if
+        it is pending until the agent is back. Raises AgentRejected (after
+        undoing the local work) if the agent refuses the port."""
+        self._local.plug(port.ifname, port.to_record(), self.ports_dir)
+        try:
+            return self.client.add_port(port)
+        except AgentRejected:
+            self._local.unplug(port.ifname, port.port_id, self.ports_dir)
+            raise
+
+    def unplug(self, port_id, devname=None, ifname=None):
+        """Tear down the port's bridge and registration; missing is fine."""
+        try:
+            port_id = parse_uuid(port_id)
+        except ValueError as exc:
+            raise InvalidPort(port_id, str(exc))
+        tap = devname or names.tap_name(port_id)
+        ifname = ifname or names.bridge_name(port_id, devname)
+        self.client.delete_port(port_id)
+        self._local.unplug(ifname, port_id, self.ports_dir, tap)
+
+    def persisted(self, limit=None):
+        """The ports of the port files (unreadable files are skipped)."""
+        ports = []
+        for port_id in self._files.ids():
+            record = self._files.load(port_id)
+            try:
+                ports.append(Port.from_record(record))
+            except InvalidPort as exc:
+                LOG.warning('ignoring port file %s: %s',
+                            self._files.path(port_id), exc)
+            if limit and len(ports) >= limit:
+                break
+        return ports
+
+    def check(self):
+        """One round of the periodic agent check (the adapters may drive it
+        from their own timer instead of start())."""
+        return self.client.check()
+
+    def start(self):
+        """Run check() every agent_check_interval seconds in a thread."""
+        if self._thread is None:
+            self._stopped.clear()
+            self._thread = threading.Thread(target=self._run,
+                                            name='contrail-bridge-agent')
+            self._thread.daemon = True
+            self._thread.start()
+
+    def stop(self):
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.client.close()
+
+    def _run(self):
+        while not self._stopped.wait(self._interval):
+            try:
+                self.check()
+            except Exception:   # keep checking whatever happened
+                LOG.exception('agent check failed')

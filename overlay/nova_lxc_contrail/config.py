@@ -1,0 +1,43 @@
+"""Options of the driver, in its own group ``[contrail_bridge]``."""
+from __future__ import absolute_import
+
+import copy
+
+from nova_lxc_contrail.compat import cfg
+
+GROUP = 'contrail_bridge'
+PROTOCOLS = ('auto', 'library', 'thrift', 'rest')
+
+OPTS = [
+    cfg.StrOpt('agent_protocol', default='auto', choices=PROTOCOLS,
+               help='How ports are registered with the vrouter agent: '
+                    '"library" (contrail_vrouter_api), "thrift" '
+                    '(InstanceService, agents up to R3.1), "rest" (port '
+                    'API, agents from R2.20), or "auto": the library when '
+                    'it is importable, else whichever of REST and thrift '
+                    'answers first.'),
+    cfg.StrOpt('agent_host', default='127.0.0.1',
+               help='Address of the vrouter agent.'),
+    cfg.IntOpt('agent_thrift_port', default=9090,
+               help='TCP port of the agent\'s thrift InstanceService.'),
+    cfg.IntOpt('agent_rest_port', default=9091,
+               help='TCP port of the agent\'s REST port API.'),
+    cfg.FloatOpt('agent_timeout', default=5.0,
+                 help='Seconds to wait for the agent to connect or answer.'),
+    cfg.FloatOpt('agent_check_interval', default=2.0,
+                 help='Seconds between checks of the agent connection; '
+                      'pending registrations are sent when it comes back.'),
+    cfg.StrOpt('ports_dir', default='/var/lib/contrail/ports',
+               help='Directory of the persisted port registrations (the '
+                    'agent\'s port-file layout, one JSON file per port).'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(OPTS, group=GROUP)
+    return getattr(conf, GROUP)
+
+
+def list_opts():
+    """For oslo-config-generator (entry point ``oslo.config.opts``)."""
+    return [(GROUP, copy.deepcopy(OPTS))]

@@ -1,0 +1,31 @@
+"""Errors raised by the driver core."""
+
+
+class ContrailBridgeError(Exception):
+    """Base class of the driver core's errors."""
+
+
+class InvalidPort(ContrailBridgeError, ValueError):
+    """The port data cannot be registered (checked before any device exists)."""
+
+    def __init__(self, port_id, reason):
+        self.port_id = port_id
+        self.reason = reason
+        super(InvalidPort, self).__init__(
+            'invalid port %s: %s' % (port_id or '<no id>', reason))
+
+
+class NetdevError(ContrailBridgeError):
+    """A network device could not be set up or removed."""
+
+
+class AgentUnavailable(ContrailBridgeError):
+    """The vrouter agent cannot be reached (the port stays pending)."""
+
+
+class AgentRejected(ContrailBridgeError):
+    """The vrouter agent answered and refused one or more ports."""
+
+    def __init__(self, message, port_ids=()):
+        self.port_ids = frozenset(port_ids)
+        super(AgentRejected, self).__init__(message)
