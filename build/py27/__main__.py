@@ -1,0 +1,5 @@
+import sys
+
+from build.py27 import main
+
+sys.exit(main())

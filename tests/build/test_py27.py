@@ -1,0 +1,152 @@
+"""build.py27: probing, provisioning and hash-keyed venvs, for real.
+
+The venvs come from the project cache (NLC_CACHE), so after the first run
+these tests reuse them; the provisioning test unpacks bullseye's python2.7
+into a temporary cache of its own.
+"""
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from build import py27
+from build.log import BuildError
+
+FAILING_SHIM = """#!/bin/sh
+echo "pyenv: python2.7: command not found" >&2
+exit 127
+"""
+
+
+def _script(directory, name, text):
+    path = directory / name
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def shim_dir(tmp_path):
+    directory = tmp_path / "shims"
+    directory.mkdir()
+    _script(directory, "python2.7", FAILING_SHIM)
+    return directory
+
+
+def test_probe_rejects_a_failing_shim(shim_dir):
+    version, why = py27._probe(shim_dir / "python2.7")
+    assert version is None
+    assert "command not found" in why
+    found = py27.find_python27(path=str(shim_dir))
+    assert found is None or found.parent != shim_dir
+
+
+def test_probe_rejects_a_python3_named_python27(tmp_path):
+    _script(tmp_path, "python2.7", '#!/bin/sh\nexec /usr/bin/python3 "$@"\n')
+    assert py27._probe(tmp_path / "python2.7")[0] is None
+    assert py27._on_path(str(tmp_path))[0] is None
+
+
+def test_probe_accepts_a_working_interpreter_without_environment(tmp_path):
+    real = py27.ensure_python27()
+    (tmp_path / "python2.7").symlink_to(real)
+    assert py27.find_python27(path=str(tmp_path)) == tmp_path / "python2.7"
+    out = subprocess.run(
+        [str(tmp_path / "python2.7"), "-c",
+         "import ssl, ctypes, hashlib, sys; "
+         "print('%d.%d %s' % (sys.version_info[:2] + (ssl.OPENSSL_VERSION,)))"],
+        env={}, capture_output=True, text=True, check=True).stdout
+    assert out.startswith("2.7 OpenSSL")
+
+
+@pytest.mark.network
+def test_provisions_bullseye_python_when_path_has_only_a_failing_shim(
+        shim_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("NLC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", "%s:/usr/bin:/bin" % shim_dir)
+    python = py27.ensure_python27()
+    assert python.is_relative_to(tmp_path / "cache")
+    assert py27._probe(python)[0].startswith("2.7.")
+    # nothing outside the cache: the system has no python2.7 after this
+    assert not os.path.exists("/usr/bin/python2.7")
+    t0 = time.monotonic()
+    assert py27.ensure_python27() == python        # found, not fetched again
+    assert time.monotonic() - t0 < 5
+
+
+def test_core_venv_runs_its_requirements_under_27_without_environment():
+    python = py27.ensure_venv("core")
+    code = ("import oslo.config, stevedore, pytest, subprocess, sys\n"
+            "print('%d.%d' % sys.version_info[:2])\n"
+            "print(subprocess.check_output([sys.executable, '-c', "
+            "'import ssl, ctypes; print(42)'], env={}).strip())\n")
+    out = subprocess.run([str(python), "-c", code], env={}, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["2.7", "42"]
+
+
+def test_venv_is_reused_instantly_and_keyed_by_its_requirements(tmp_path, monkeypatch):
+    first = py27.ensure_venv("core")
+    target = os.path.realpath(first)
+    t0 = time.monotonic()
+    again = py27.ensure_venv("core")
+    assert time.monotonic() - t0 < 3
+    assert again == first and os.path.realpath(again) == target
+    changed = tmp_path / "requirements-core.txt"
+    changed.write_text(py27.FLAVORS["core"].read_text() + "# one more line\n")
+    monkeypatch.setitem(py27.FLAVORS, "core", changed)
+    link, _ = py27.venv_path("core")
+    assert link != first.parent.parent
+
+
+@pytest.mark.network
+def test_a_failed_build_is_never_published(tmp_path, monkeypatch):
+    broken = tmp_path / "requirements-core.txt"
+    broken.write_text("nlc-no-such-distribution-anywhere==0.0.1\n")
+    monkeypatch.setitem(py27.FLAVORS, "core", broken)
+    link, _ = py27.venv_path("core")
+    with pytest.raises(BuildError, match="pip install"):
+        py27.ensure_venv("core")
+    assert not os.path.lexists(link)
+    assert not list(link.parent.glob(link.name + ".*"))
+
+
+def test_icehouse_venv_has_the_sqlite_legacy_alter_hook():
+    python = py27.ensure_venv("icehouse")
+    out = subprocess.run(
+        [str(python), "-c", "import sqlite3; c = sqlite3.connect(':memory:'); "
+         "print(c.execute('PRAGMA legacy_alter_table').fetchone()[0])"],
+        env={}, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "1"
+
+
+def test_run_icehouse_tests_counts_from_the_subunit_stream(tmp_path):
+    """A tree shaped like nova's (our own stand-in modules, no nova code)."""
+    for pkg in ("nova", "nova/openstack", "nova/openstack/common", "nova/tests"):
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = nova\nversion = 2014.1.5\n")
+    (tmp_path / "nova/openstack/common/lockutils.py").write_text(
+        "import subprocess, sys\nsys.exit(subprocess.call(sys.argv[1:]))\n")
+    (tmp_path / "nova/tests/test_sample.py").write_text(
+        "import os, testtools\n"
+        "class T(testtools.TestCase):\n"
+        "    def test_env(self):\n"
+        "        self.assertEqual(os.environ['PBR_VERSION'], '2014.1.5')\n"
+        "        self.assertEqual(os.environ['EVENTLET_NO_GREENDNS'], 'yes')\n"
+        "    def test_fails(self):\n"
+        "        self.assertEqual(1, 2)\n"
+        "    def test_errors(self):\n"
+        "        raise RuntimeError('boom')\n"
+        "    def test_skips(self):\n"
+        "        self.skipTest('not here')\n")
+    res = py27.run_icehouse_tests(tmp_path, ["nova.tests.test_sample"])
+    assert (res.passed, res.failed, res.skipped) == (1, 2, 1)
+    assert not res.ok
+    assert "RuntimeError: boom" in res.output and "test_fails" in res.output
+    assert "test_env" not in res.output
+
+    good = py27.run_icehouse_tests(tmp_path, ["nova.tests.test_sample.T.test_env"])
+    assert (good.passed, good.failed, good.skipped, good.ok) == (1, 0, 0, True)
