@@ -38,39 +38,49 @@ class AgentClient(object):
         self._lock = threading.Lock()
         self._connected = False
         self._pending_deletes = set()
-        self._rejected = ()
+        self._rejected = self._restored = ()
 
     @property
     def connected(self):
         return self._connected
 
     def add_port(self, port):
-        """True if the agent holds the port now, False if it is pending."""
+        """True if the agent holds the port now, False if it is pending.
+
+        A stale connection (the agent restarted since the last call) is
+        retried once on a fresh one."""
         with self._lock:
-            if self._connected:
+            for _attempt in (1, 2):
+                if not self._connected:
+                    if not self._reconnect():
+                        return False
+                    if port.port_id in self._rejected:
+                        raise AgentRejected('%s agent refused port %s' % (
+                            self.protocol, port.port_id), [port.port_id])
+                    if port.port_id in self._restored:
+                        return True        # the restore just sent it
                 try:
                     self._add([port])
                     return True
                 except AgentUnavailable as exc:
                     self._lost(exc)
-            sent = self._reconnect()
-            if port.port_id in self._rejected:
-                raise AgentRejected('%s agent refused port %s'
-                                    % (self.protocol, port.port_id))
-            return sent
+            return False
 
     def delete_port(self, port_id):
         """True if the agent dropped the port now, False if it is pending."""
         with self._lock:
             self._pending_deletes.add(port_id)
-            if self._connected:
+            for _attempt in (1, 2):
+                if not self._connected:
+                    # A restore delivers the pending deletes first.
+                    return self._reconnect()
                 try:
                     self._delete(port_id)
                     self._pending_deletes.discard(port_id)
                     return True
                 except AgentUnavailable as exc:
                     self._lost(exc)
-            return self._reconnect()
+            return False
 
     def check(self):
         """Periodic: keep the agent's view complete; True if it is reachable."""
@@ -115,7 +125,9 @@ class AgentClient(object):
             self._delete(port_id)
             self._pending_deletes.discard(port_id)
         self._rejected = ()
-        ports = self._missing(self._persisted())
+        ports = self._persisted()
+        self._restored = set(p.port_id for p in ports)
+        ports = self._missing(ports)
         if ports:
             try:
                 self._add(ports)

@@ -1,0 +1,184 @@
+"""The agent clients against the double: wire format, outages, restore."""
+import socket
+
+import pytest
+
+from nova_lxc_contrail import agent
+from nova_lxc_contrail.agent.rest import RestClient
+from nova_lxc_contrail.agent.thrift import ThriftClient
+from nova_lxc_contrail.config import GROUP
+from nova_lxc_contrail.exception import AgentRejected
+from nova_lxc_contrail.port import Port
+from nova_lxc_contrail.portfiles import PortFiles
+from tests.agent_double import AgentDouble
+
+PROTOCOLS = ('thrift', 'rest')
+
+
+class Persisted(object):
+    """What the driver hands a client: the ports of the port files."""
+
+    def __init__(self, directory):
+        self.files = PortFiles(directory)
+
+    def __call__(self, limit=None):
+        ports = [Port.from_record(r) for r in self.files.load_all()]
+        return ports[:limit] if limit else ports
+
+    def save(self, port):
+        self.files.save(port.to_record())
+        return port
+
+
+def free_port():
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    try:
+        return sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def client_for(protocol, double, persisted):
+    if protocol == 'thrift':
+        return ThriftClient('127.0.0.1', double.thrift_port, 2.0, persisted)
+    return RestClient('127.0.0.1', double.rest_port, 2.0, persisted)
+
+
+@pytest.fixture
+def persisted(tmp_path):
+    return Persisted(str(tmp_path / 'ports'))
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_add_and_delete(protocol, double, persisted, make_port):
+    client = client_for(protocol, double, persisted)
+    port = persisted.save(make_port(ips=['192.0.2.7', '2001:db8::7'],
+                                    display_name=u'caf\xe9'))
+    assert client.add_port(port) is True
+    held = double.port(port.port_id)
+    for key, value in port.to_record().items():
+        if key in held and key not in ('vm-project-id',):
+            assert held[key] == value, key
+    assert held['vm-project-id'] == port.project_id
+    assert double.count('add', port.port_id, via=protocol) == 1
+    assert client.delete_port(port.port_id) is True
+    assert double.ports() == {}
+    client.close()
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_thrift_connects_with_connect(protocol, double, persisted, make_port):
+    client = client_for(protocol, double, persisted)
+    client.add_port(persisted.save(make_port()))
+    # thrift opens with Connect() (it bumps the agent's version); REST has
+    # no session at all.
+    assert double.table._version == (1 if protocol == 'thrift' else 0)
+    client.close()
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_agent_down_then_back_gets_the_port_once(protocol, double, persisted,
+                                                 make_port):
+    client = client_for(protocol, double, persisted)
+    early = persisted.save(make_port())
+    assert client.add_port(early) is True
+    double.stop()
+    late = persisted.save(make_port())
+    assert client.add_port(late) is False            # pending, no error
+    assert client.check() is False
+    double.start()                                   # restarted: empty
+    assert client.check() is True
+    assert sorted(double.ports()) == sorted([early.port_id, late.port_id])
+    assert double.count('add', late.port_id) == 1
+    assert double.count('add', early.port_id) == 2   # before and after
+    assert client.check() is True                    # nothing more to send
+    assert double.count('add') == 3
+    client.close()
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_restart_between_checks_is_noticed(protocol, double, persisted,
+                                           make_port):
+    client = client_for(protocol, double, persisted)
+    port = persisted.save(make_port())
+    client.add_port(port)
+    double.restart()
+    assert double.ports() == {}
+    assert client.check() is True
+    assert list(double.ports()) == [port.port_id]
+    client.close()
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_delete_while_down_is_delivered(protocol, double, persisted,
+                                        make_port):
+    client = client_for(protocol, double, persisted)
+    port = persisted.save(make_port())
+    client.add_port(port)
+    thrift_port, rest_port = double.thrift_port, double.rest_port
+    # The agent is unreachable but keeps its table (e.g. hung, then back).
+    double._thrift.stop()
+    double._rest.stop()
+    persisted.files.remove(port.port_id)
+    assert client.delete_port(port.port_id) is False
+    assert port.port_id in double.ports()
+    double._thrift = double._rest = None
+    double.thrift_port, double.rest_port = thrift_port, rest_port
+    held = double.table.snapshot()
+    double.start()
+    for record in held.values():                     # same table as before
+        double.table.add(record, 'kept')
+    assert client.check() is True
+    assert double.ports() == {}
+    client.close()
+
+
+def test_rest_agent_that_reloaded_our_files_gets_no_second_post(tmp_path,
+                                                                make_port):
+    shared = str(tmp_path / 'ports')
+    persisted = Persisted(shared)
+    double = AgentDouble(ports_dir=shared).start()
+    try:
+        client = RestClient('127.0.0.1', double.rest_port, 2.0, persisted)
+        port = persisted.save(make_port(ifname='lo'))
+        client.add_port(port)
+        double.restart()                 # reloads the port file itself
+        assert double.count('add', port.port_id, via='file') == 1
+        assert client.check() is True
+        assert double.count('add', port.port_id, via='rest') == 1
+    finally:
+        double.stop()
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_refused_port_raises_and_others_still_register(protocol, double,
+                                                       persisted, make_port):
+    client = client_for(protocol, double, persisted)
+    bad = make_port()
+    bad.ip_address, bad.mac = 'bogus', 'bogus'
+    with pytest.raises(AgentRejected) as info:
+        client.add_port(bad)
+    assert bad.port_id in info.value.port_ids
+    good = make_port()
+    with pytest.raises(AgentRejected):
+        client._add([bad, good])
+    assert good.port_id in double.ports()
+    client.close()
+
+
+@pytest.mark.parametrize('rest_up', [True, False])
+def test_auto_takes_whichever_answers(rest_up, double, persisted, conf,
+                                      make_port):
+    rest_port = double.rest_port if rest_up else free_port()
+    for name, value in (('agent_protocol', 'auto'),
+                        ('agent_thrift_port', double.thrift_port),
+                        ('agent_rest_port', rest_port)):
+        conf.set_override(name, value, GROUP)
+    client = agent.make_client(getattr(conf, GROUP), persisted)
+    port = persisted.save(make_port())
+    assert client.add_port(port) is True
+    assert client.protocol == 'auto/' + ('rest' if rest_up else 'thrift')
+    assert double.count('add', port.port_id,
+                        via='rest' if rest_up else 'thrift') == 1
+    client.close()
