@@ -1,4 +1,4 @@
-"""build.py27: probing, provisioning and hash-keyed venvs, for real.
+"""build.py27env: probing, provisioning and hash-keyed venvs, for real.
 
 The venvs come from the project cache (NLC_CACHE), so after the first run
 these tests reuse them; the provisioning test unpacks bullseye's python2.7
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from build import py27
+from build import py27env as py27
 from build.log import BuildError
 
 FAILING_SHIM = """#!/bin/sh
@@ -150,3 +150,7 @@ def test_run_icehouse_tests_counts_from_the_subunit_stream(tmp_path):
 
     good = py27.run_icehouse_tests(tmp_path, ["nova.tests.test_sample.T.test_env"])
     assert (good.passed, good.failed, good.skipped, good.ok) == (1, 0, 0, True)
+
+    missing = py27.run_icehouse_tests(tmp_path, ["nova.tests.test_no_such_module"])
+    assert (missing.passed, missing.failed, missing.ok) == (0, 1, False)
+    assert "test_no_such_module" in missing.output

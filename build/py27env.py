@@ -1,7 +1,7 @@
 """Python 2.7 environments, provisioned on demand.
 
-Two flavors of virtualenv, each described by a requirements file in this
-directory: ``core`` (the overlay core's tests under 2.7,
+Two flavors of virtualenv, each described by a requirements file in
+``build/py27/``: ``core`` (the overlay core's tests under 2.7,
 ``requirements-core.txt``) and ``icehouse`` (nova 2014.1.5's unit tests,
 ``icehouse-requirements.txt``: the complete frozen set, installed with
 ``--no-deps``).
@@ -45,15 +45,15 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from build import pins
 from build.cache import cache_dir
 from build.log import BuildError, progress
 
-DATA = Path(__file__).resolve().parent
+DATA = Path(__file__).resolve().parent / "py27"
 FLAVORS = {
     "core": DATA / "requirements-core.txt",
     "icehouse": DATA / "icehouse-requirements.txt",
@@ -79,7 +79,7 @@ KEEP_VENVS = 3          # published venvs kept per flavor (newest first)
 SQLITE_HOOK = '''\
 """nova-lxc-contrail test venv: every SQLite connection uses legacy ALTER TABLE.
 
-Written by build/py27 into the icehouse venv only (see its docstring).
+Written by build/py27env.py into the icehouse venv only (see its docstring).
 """
 import sqlite3
 from sqlite3 import dbapi2
@@ -150,16 +150,24 @@ def _building(final):
 
 
 def _probe(python):
-    """(version, sys.executable) if PYTHON is a working 2.7, else (None, why)."""
+    """(version, sys.executable) if PYTHON is a working 2.7, else (None, why).
+
+    Successes are remembered for the process (a failure may be fixed later).
+    """
+    if str(python) in _PROBED:
+        return _PROBED[str(python)]
     try:
         res = subprocess.run([str(python), "-c", PROBE], capture_output=True,
                              text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, str(exc)
     if res.returncode == 0 and res.stdout.startswith("2.7."):
-        version, executable = res.stdout.split(" ", 1)
-        return version, executable
+        _PROBED[str(python)] = tuple(res.stdout.split(" ", 1))
+        return _PROBED[str(python)]
     return None, _tail(res.stderr + res.stdout)
+
+
+_PROBED = {}
 
 
 # --- the interpreter ---------------------------------------------------------
@@ -451,20 +459,20 @@ def _prune(venvs, flavor):
 
 # --- running icehouse nova's unit tests ---------------------------------------
 
-@dataclass
-class TestRun:
-    """Counts from subunit-stats over the run's subunit stream."""
+class IcehouseRun(NamedTuple):
+    """Counts from subunit-stats over the run's subunit stream.
+
+    A runner that exits non-zero with no failed test (it could not load a
+    module, say) counts as one failure; ``output`` says why.
+    """
     passed: int
     failed: int
     skipped: int
-    returncode: int
     output: str
-
-    __test__ = False        # not a pytest class
 
     @property
     def ok(self):
-        return self.returncode == 0 and self.failed == 0 and self.passed > 0
+        return self.failed == 0 and self.passed > 0
 
 
 def _tree_version(tree):
@@ -500,8 +508,8 @@ def run_icehouse_tests(tree, test_ids, pbr_version=None):
               re.findall(r"^(\w+) tests:\s+(\d+)", stats, re.M)}
     shown = subunit("subunit2pyunit", subunit("subunit-filter", run.stdout, "-F").stdout)
     output = (run.stderr + shown.stderr + shown.stdout).decode(errors="replace")
-    result = TestRun(counts.get("passed", 0), counts.get("failed", 0),
-                     counts.get("skipped", 0), run.returncode, output)
+    failed = counts.get("failed", 0) or int(run.returncode != 0)
+    result = IcehouseRun(counts.get("passed", 0), failed, counts.get("skipped", 0), output)
     progress("py27", "%d passed, %d failed, %d skipped in %.0f s" % (
         result.passed, result.failed, result.skipped, time.monotonic() - t0))
     return result
@@ -509,7 +517,7 @@ def run_icehouse_tests(tree, test_ids, pbr_version=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python3 -m build.py27",
+        prog="python3 -m build.py27env",
         description="Print the python of a Python 2.7 venv, building it if need be.")
     parser.add_argument("--flavor", choices=sorted(FLAVORS), default="core")
     parser.add_argument("--interpreter", action="store_true",
@@ -530,3 +538,7 @@ def main(argv=None):
     except BuildError as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

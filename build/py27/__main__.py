@@ -1,5 +1,0 @@
-import sys
-
-from build.py27 import main
-
-sys.exit(main())
