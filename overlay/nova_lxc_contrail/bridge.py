@@ -2,8 +2,9 @@
 
 A plug validates the port (before anything exists), then does all of its
 privileged work in ONE call, ``plug_local`` (bridge, port file), then tells
-the agent. An unplug tells the agent, then does ``unplug_local`` (port
-file, bridge). Adapters that need a privileged helper (rootwrap on icehouse,
+the agent. An unplug does ``unplug_local`` (port file, bridge) first and
+then tells the agent, so that no restore running meanwhile can send a port
+that is being removed. Adapters that need a privileged helper (rootwrap on icehouse,
 privsep on bookworm) pass ``local=`` an object whose ``plug``/``unplug`` run
 those two functions there, so one plug costs one privileged call.
 
@@ -85,8 +86,8 @@ class BridgeDriver(object):
             raise InvalidPort(port_id, str(exc))
         tap = devname or names.tap_name(port_id)
         ifname = ifname or names.bridge_name(port_id, devname)
-        self.client.delete_port(port_id)
         self._local.unplug(ifname, port_id, self.ports_dir, tap)
+        self.client.delete_port(port_id)
 
     def persisted(self, limit=None):
         """The ports of the port files (unreadable files are skipped)."""

@@ -64,9 +64,13 @@ class ThriftHandler(object):
 class ThriftServer(object):
     def __init__(self, table, host, port):
         self._processor = InstanceService.Processor(ThriftHandler(table))
-        self._listen = TSocket.TServerSocket(host=host, port=port)
-        self._listen.listen()
-        self.port = self._listen.handle.getsockname()[1]
+        # A plain listening socket: TServerSocket resolves with
+        # AI_ADDRCONFIG, which fails in a namespace that has only lo.
+        self._listen = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listen.bind((host, port))
+        self._listen.listen(128)
+        self.port = self._listen.getsockname()[1]
         self._clients = set()
         self._lock = threading.Lock()
         self._stopping = False
@@ -75,11 +79,14 @@ class ThriftServer(object):
     def _accept_loop(self):
         while not self._stopping:
             try:
-                client = self._listen.accept()
-            except Exception:
+                conn = self._listen.accept()[0]
+            except socket.error:
                 break
-            if client is None or self._stopping:
+            if self._stopping:
+                conn.close()
                 break
+            client = TSocket.TSocket()
+            client.setHandle(conn)
             with self._lock:
                 self._clients.add(client)
             _daemon(self._serve, 'double-thrift-client', client)
@@ -99,7 +106,7 @@ class ThriftServer(object):
 
     def stop(self):
         self._stopping = True
-        _shutdown(self._listen.handle)
+        _shutdown(self._listen)
         self._listen.close()
         with self._lock:
             clients = list(self._clients)

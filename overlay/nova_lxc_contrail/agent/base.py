@@ -38,7 +38,8 @@ class AgentClient(object):
         self._lock = threading.Lock()
         self._connected = False
         self._pending_deletes = set()
-        self._rejected = self._restored = ()
+        self._rejected = {}     # port id -> Port, from the last restore
+        self._restored = {}
 
     @property
     def connected(self):
@@ -51,14 +52,15 @@ class AgentClient(object):
         retried once on a fresh one."""
         with self._lock:
             for _attempt in (1, 2):
-                if not self._connected:
-                    if not self._reconnect():
-                        return False
-                    if port.port_id in self._rejected:
-                        raise AgentRejected('%s agent refused port %s' % (
-                            self.protocol, port.port_id), [port.port_id])
-                    if port.port_id in self._restored:
-                        return True        # the restore just sent it
+                if not self._connected and not self._reconnect():
+                    return False
+                # A restore (this call's or a concurrent plug's) may have
+                # sent this very port already.
+                if self._rejected.pop(port.port_id, None) == port:
+                    raise AgentRejected('%s agent refused port %s' % (
+                        self.protocol, port.port_id), [port.port_id])
+                if self._restored.pop(port.port_id, None) == port:
+                    return True
                 try:
                     self._add([port])
                     return True
@@ -124,17 +126,18 @@ class AgentClient(object):
         for port_id in sorted(self._pending_deletes):
             self._delete(port_id)
             self._pending_deletes.discard(port_id)
-        self._rejected = ()
         ports = self._persisted()
-        self._restored = set(p.port_id for p in ports)
-        ports = self._missing(ports)
-        if ports:
+        self._restored = dict((p.port_id, p) for p in ports)
+        self._rejected = {}
+        missing = self._missing(ports)
+        if missing:
             try:
-                self._add(ports)
+                self._add(missing)
             except AgentRejected as exc:
                 LOG.error('%s agent refused persisted ports: %s',
                           self.protocol, exc)
-                self._rejected = exc.port_ids
+                self._rejected = dict((i, self._restored.pop(i))
+                                      for i in exc.port_ids)
 
     # -- protocol primitives ----------------------------------------------
     def _missing(self, ports):

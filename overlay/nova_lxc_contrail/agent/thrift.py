@@ -53,21 +53,24 @@ class ThriftClient(base.AgentClient):
                  persisted=None):
         super(ThriftClient, self).__init__(persisted)
         self._address = (host, port)
-        self._timeout_ms = timeout * 1000.0
+        self._timeout = timeout
         self._transport = None
         self._service = None
 
     def _open(self):
-        sock = TSocket.TSocket(*self._address)
-        sock.setTimeout(self._timeout_ms)
+        # Connect the socket here rather than in TSocket.open(), which
+        # resolves with AI_ADDRCONFIG and so fails on a host (or namespace)
+        # that has only loopback addresses.
+        try:
+            conn = socket.create_connection(self._address, self._timeout)
+        except socket.error as exc:
+            raise AgentUnavailable('thrift agent at %s:%d: %s'
+                                   % (self._address + (exc,)))
+        sock = TSocket.TSocket()
+        sock.setHandle(conn)
         self._transport = TTransport.TFramedTransport(sock)
         protocol = TBinaryProtocol.TBinaryProtocolAccelerated(self._transport)
         self._service = InstanceService.Client(protocol)
-        try:
-            self._transport.open()
-        except _UNREACHABLE as exc:
-            raise AgentUnavailable('thrift agent at %s:%d: %s'
-                                   % (self._address + (exc,)))
         self._call('Connect')
 
     def _close(self):

@@ -36,10 +36,10 @@ class ContrailVRouterApi(object):
     def _connect(self):
         if self._client is not None:
             return self._client
-        sock = TSocket.TSocket('127.0.0.1', self._port)
-        transport = TTransport.TFramedTransport(sock)
         try:
-            transport.open()
+            sock = TSocket.TSocket()
+            sock.setHandle(socket.create_connection(('127.0.0.1', self._port)))
+            transport = TTransport.TFramedTransport(sock)
             client = InstanceService.Client(
                 TBinaryProtocol.TBinaryProtocol(transport))
             if self._doconnect:
@@ -47,7 +47,6 @@ class ContrailVRouterApi(object):
             if self._ports:
                 client.AddPort(list(self._ports.values()))
         except (TTransport.TTransportException, socket.error):
-            transport.close()
             return None
         self._client, self._transport = client, transport
         return client

@@ -1,0 +1,228 @@
+"""plug/unplug of LXC ports: real bridges and veths in a namespace of the
+test's own, the agent double over real sockets, for every protocol."""
+from __future__ import absolute_import
+
+import json
+import os
+import threading
+import time
+
+import pytest
+from pyroute2 import IPRoute
+
+from bridge_helpers import PROTOCOLS
+from bridge_helpers import links
+from bridge_helpers import veth_on
+from nova_lxc_contrail import netdev
+from nova_lxc_contrail.exception import AgentRejected
+from nova_lxc_contrail.exception import InvalidPort
+from nova_lxc_contrail.port import Port
+from tests.agent_double.samples import new_id
+from tests.agent_double.samples import port_data
+
+pytestmark = pytest.mark.root
+
+
+def make_port(**overrides):
+    return Port(**port_data(**overrides))
+
+
+def port_file(driver, port):
+    path = os.path.join(driver.ports_dir, port.port_id)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_plug_gives_an_up_promiscuous_bridge_the_agent_holds(
+        protocol, make_driver, double):
+    driver = make_driver(protocol)
+    port = make_port(ips=['2001:db8::5'])            # IPv6 only
+    assert driver.plug(port) is True
+    state = netdev.link_state(port.ifname)
+    assert state.kind == 'bridge' and state.up and state.promisc
+    assert state.mcast_snooping == 0
+    held = double.port(port.port_id)
+    assert held['system-name'] == port.ifname == 'br' + port.port_id[:11]
+    assert held['type'] == 1                         # NameSpacePort
+    assert held['mac-address'] == port.mac
+    assert port_file(driver, port)['system-name'] == port.ifname
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_container_veth_makes_the_bridge_running_and_the_port_active(
+        protocol, make_driver, double):
+    driver = make_driver(protocol)
+    port = make_port()
+    driver.plug(port)
+    with veth_on(port.ifname, peer_up=False) as peer:
+        assert double.wait_for(lambda: not netdev.link_state(port.ifname)
+                               .running)
+        assert not double.is_active(port.port_id)
+        with IPRoute() as ipr:                       # the container starts
+            ipr.link('set', index=ipr.link_lookup(ifname=peer)[0],
+                     state='up')
+        assert double.wait_for(lambda: double.is_active(port.port_id))
+        assert netdev.link_state(port.ifname).running
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_unplug_removes_bridge_port_and_file(protocol, make_driver, double):
+    driver = make_driver(protocol)
+    port = make_port()
+    driver.plug(port)
+    driver.unplug(port.port_id)
+    assert netdev.link_state(port.ifname) is None
+    assert double.port(port.port_id) is None
+    assert port_file(driver, port) is None
+    driver.unplug(port.port_id)                      # again: not an error
+    driver.unplug(new_id())                          # never plugged: neither
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_plug_twice_equals_plug_once(protocol, make_driver, double):
+    driver = make_driver(protocol)
+    port = make_port()
+    driver.plug(port)
+    before = netdev.link_state(port.ifname)
+    with IPRoute() as ipr:                           # someone turns it off
+        ipr.link('set', index=before.index, flags=0, change=netdev.IFF_PROMISC)
+    driver.plug(port)
+    assert netdev.link_state(port.ifname) == before  # same device, repaired
+    assert list(double.ports()) == [port.port_id]
+    assert [n for n in links() if n.startswith('br')] == [port.ifname]
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_agent_down_during_plug(protocol, make_driver, double):
+    driver = make_driver(protocol)
+    first = make_port()
+    driver.plug(first)
+    double.stop()
+    port = make_port()
+    assert driver.plug(port) is False                # succeeds locally
+    assert netdev.link_state(port.ifname).up
+    assert port_file(driver, port)['system-name'] == port.ifname
+    double.start()
+    assert double.wait_for(lambda: port.port_id in double.ports())
+    time.sleep(0.3)                                  # several more checks
+    assert double.count('add', port.port_id) == 1    # exactly once
+    assert sorted(double.ports()) == sorted([first.port_id, port.port_id])
+
+
+@pytest.mark.parametrize('protocol', ('thrift', 'rest'))
+def test_unplug_while_agent_down_reaches_it_later(protocol, make_driver,
+                                                  double):
+    driver = make_driver(protocol)
+    port = make_port()
+    driver.plug(port)
+    held = double.table.snapshot()
+    double.stop()
+    driver.unplug(port.port_id)                      # succeeds locally
+    assert netdev.link_state(port.ifname) is None
+    double.start()
+    for record in held.values():      # as if the agent had kept its table
+        double.table.add(record, 'kept')
+    assert double.wait_for(lambda: not double.ports())
+
+
+@pytest.mark.parametrize('protocol', ('thrift', 'rest'))
+def test_50_concurrent_plugs(protocol, make_driver, double):
+    driver = make_driver(protocol)
+    ports = [make_port() for _ in range(50)]
+    errors = []
+
+    def run(action, port):
+        try:
+            action(port)
+        except Exception as exc:   # collected, asserted below
+            errors.append(exc)
+
+    def all_at_once(action, args):
+        threads = [threading.Thread(target=run, args=(action, a))
+                   for a in args]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+
+    all_at_once(driver.plug, ports)
+    assert errors == []
+    bridges = links()
+    for port in ports:
+        assert port.ifname in bridges
+        assert netdev.link_state(port.ifname).promisc
+        assert double.count('add', port.port_id) == 1
+    assert sorted(double.ports()) == sorted(p.port_id for p in ports)
+    all_at_once(lambda p: driver.unplug(p.port_id), ports)
+    assert errors == [] and double.ports() == {}
+    assert not [n for n in links() if n.startswith('br')]
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_replug_after_compute_restart_changes_nothing(protocol, make_driver,
+                                                      double, tmp_path):
+    ports_dir = str(tmp_path / 'ports')
+    first = make_driver(protocol, ports_dir)
+    ports = [make_port() for _ in range(5)]
+    for port in ports:
+        first.plug(port)
+    first.stop()                                     # nova-compute stops
+    with veth_on(ports[0].ifname):                   # a running container
+        assert double.wait_for(lambda: double.is_active(ports[0].port_id))
+        before = dict((p.ifname, netdev.link_state(p.ifname)) for p in ports)
+        held = double.ports()
+        second = make_driver(protocol, ports_dir)    # nova-compute starts
+        for port in ports:
+            assert second.plug(port) is True
+        assert dict((p.ifname, netdev.link_state(p.ifname))
+                    for p in ports) == before        # same devices, same state
+        for port_id, record in double.ports().items():
+            assert {k: v for k, v in record.items() if k != 'version'} == \
+                {k: v for k, v in held[port_id].items() if k != 'version'}
+        assert double.is_active(ports[0].port_id)
+
+
+def nova_vif(network_id='net', port_id=None, mac='fa:16:3e:00:00:01'):
+    network = None if network_id is None else {
+        'id': new_id() if network_id == 'net' else network_id,
+        'subnets': [{'ips': [{'address': '198.51.100.7'}]}]}
+    return {'id': port_id or new_id(), 'address': mac, 'network': network}
+
+
+INSTANCE = {'uuid': new_id(), 'project_id': new_id(), 'display_name': 'ct',
+            'hostname': 'ct', 'host': 'compute-1'}
+
+
+@pytest.mark.parametrize('vif,message', [
+    (nova_vif(network_id=None), 'no network'),
+    (nova_vif(network_id='not-a-uuid'), 'network id is not a UUID'),
+    (nova_vif(port_id='1234'), 'port id is not a UUID'),
+    (nova_vif(mac='fa:16:3e:00:01'), 'MAC address'),
+], ids=['missing-network', 'malformed-network-id', 'malformed-port-id',
+        'bad-mac'])
+def test_bad_port_data_is_a_clear_error_and_leaves_nothing(
+        vif, message, make_driver, double):
+    driver = make_driver('thrift')
+    before = sorted(links())
+    with pytest.raises(InvalidPort) as info:
+        driver.plug(Port.from_nova(vif, INSTANCE))
+    assert message in str(info.value)
+    assert sorted(links()) == before
+    assert not os.path.exists(driver.ports_dir) or \
+        os.listdir(driver.ports_dir) == []
+    assert double.ports() == {} and double.count('add') == 0
+
+
+@pytest.mark.parametrize('protocol', ('thrift', 'rest'))
+def test_port_the_agent_refuses_is_undone(protocol, make_driver, double):
+    driver = make_driver(protocol)
+    port = make_port()
+    port.ip_address = port.mac = 'refused'   # past our checks, not the agent's
+    before = sorted(links())
+    with pytest.raises(AgentRejected):
+        driver.plug(port)
+    assert sorted(links()) == before
+    assert port_file(driver, port) is None and double.ports() == {}
