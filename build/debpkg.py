@@ -1,0 +1,319 @@
+"""Debian package plumbing shared by the package builds.
+
+- a clean build environment (Debian's own tools and /usr/bin/python3, never
+  a version manager's python3 first on PATH);
+- deb822 paragraphs and changelog entries (what dpkg-parsechangelog reads);
+- .debs assembled with dpkg-deb from a staged tree, for the Python 2.7
+  packages that no debhelper on bookworm can build (dh_python2 is gone):
+  control, md5sums and conffiles written as dh_gencontrol, dh_md5sums and
+  dh_installdeb would, modes normalised as dh_fixperms does, every mtime
+  clamped to SOURCE_DATE_EPOCH so that the same inputs give the same bytes.
+"""
+
+import email.utils
+import gzip
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from build.log import BuildError
+
+PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def clean_env(**extra):
+    """`env -i` plus the few variables a Debian build needs."""
+    env = {"HOME": os.environ.get("HOME") or "/root", "PATH": PATH,
+           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC"}
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run(cmd, what, log=None, **kw):
+    """Run CMD; its output goes to LOG (appended) or is captured.
+
+    A failure raises a one-line BuildError naming WHAT and the last
+    meaningful line of the output (and the log, when there is one)."""
+    cmd = [str(c) for c in cmd]
+    if log:
+        with open(log, "ab") as out:
+            out.write(("$ %s\n" % " ".join(cmd)).encode())
+            out.flush()
+            res = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, **kw)
+        output = Path(log).read_bytes()[-20000:].decode(errors="replace")
+    else:
+        res = subprocess.run(cmd, capture_output=True, **kw)
+        output = (res.stdout + res.stderr).decode(errors="replace")
+    if res.returncode != 0:
+        raise BuildError("%s failed (exit %d): %s%s" % (
+            what, res.returncode, last_error(output),
+            " (log: %s)" % log if log else ""))
+    return output
+
+
+def last_error(output):
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.search(
+        r"^(E:|error:|dpkg-\S+: error|make: \*\*\*)|Error\b|[Ff]ailed|not found", ln)]
+    return (errors or lines or ["no output"])[-1][:300]
+
+
+# -- deb822 ---------------------------------------------------------------------
+
+def parse_paragraphs(text):
+    """deb822 text (debian/control, Packages) as a list of field dicts.
+
+    Continuation lines are kept, joined with newlines, as dpkg keeps them."""
+    paragraphs, current, key = [], {}, None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        if not line.strip():
+            if current:
+                paragraphs.append(current)
+            current, key = {}, None
+        elif line[0] in " \t":
+            if key is None:
+                raise BuildError("deb822: continuation line without a field: %r" % line)
+            current[key] += "\n" + line
+        else:
+            key, _, value = line.partition(":")
+            current[key] = value.strip()
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+def format_paragraph(fields):
+    out = []
+    for key, value in fields.items():
+        if value is None or value == "":
+            continue
+        first, *rest = value.split("\n")
+        out.append("%s: %s" % (key, first.strip()) if first.strip() else "%s:" % key)
+        out.extend(rest)
+    return "\n".join(out) + "\n"
+
+
+def fold_list(value):
+    """A relationship field's items, whatever the line breaks."""
+    return [p.strip() for p in value.replace("\n", " ").split(",") if p.strip()]
+
+
+# -- changelogs -----------------------------------------------------------------
+
+_HEAD = re.compile(r"^(\S+) \(([^)]+)\) ([^;]+); urgency=(\S+)")
+_TRAILER = re.compile(r"^ -- (.+?) <([^>]+)>  (.+)$")
+
+
+def changelog_entry(text):
+    """The first entry of a debian/changelog text."""
+    lines = text.splitlines()
+    head = _HEAD.match(lines[0]) if lines else None
+    if not head:
+        raise BuildError("not a debian/changelog entry: %r" % (lines[:1] or [""])[0])
+    for i, line in enumerate(lines[1:], 1):
+        trailer = _TRAILER.match(line)
+        if trailer:
+            date = email.utils.parsedate_to_datetime(trailer.group(3))
+            return {"source": head.group(1), "version": head.group(2),
+                    "distribution": head.group(3), "urgency": head.group(4),
+                    "maintainer": "%s <%s>" % trailer.groups()[:2],
+                    "epoch": int(date.timestamp()),
+                    "text": "\n".join(lines[:i + 1]) + "\n"}
+    raise BuildError("debian/changelog entry %s has no trailer line" % head.group(2))
+
+
+def upstream_version(version):
+    """'2:26.2.2-1~deb12u4' -> '26.2.2' (no epoch, no Debian revision)."""
+    version = version.split(":", 1)[-1]
+    return version.rsplit("-", 1)[0] if "-" in version else version
+
+
+def file_version(version):
+    """The version as it appears in a .deb's file name (no epoch)."""
+    return version.split(":", 1)[-1]
+
+
+def gzip_n(data):
+    """gzip -9n: no name, no timestamp (reproducible)."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9,
+                       mtime=0) as f:
+        f.write(data)
+    return buf.getvalue()
+
+
+# -- staged .debs ---------------------------------------------------------------
+
+FIELD_ORDER = ("Package", "Source", "Version", "Architecture", "Maintainer",
+               "Installed-Size", "Pre-Depends", "Depends", "Recommends", "Suggests",
+               "Enhances", "Breaks", "Conflicts", "Replaces", "Provides", "Section",
+               "Priority", "Homepage", "Description")
+SCRIPTS = ("preinst", "postinst", "prerm", "postrm", "config", "templates", "triggers")
+
+
+def install_docs(stage, package, copyright_text, changelog_text):
+    """usr/share/doc/PACKAGE/{copyright,changelog.Debian.gz}."""
+    doc = Path(stage) / "usr" / "share" / "doc" / package
+    doc.mkdir(parents=True, exist_ok=True)
+    (doc / "copyright").write_text(copyright_text)
+    (doc / "changelog.Debian.gz").write_bytes(gzip_n(changelog_text.encode()))
+
+
+def _walk(stage):
+    for root, dirs, files in os.walk(stage):
+        dirs.sort()
+        rel = Path(root).relative_to(stage)
+        if rel.parts[:1] == ("DEBIAN",):
+            continue
+        for name in sorted(dirs) + sorted(files):
+            yield Path(root) / name, rel / name
+
+
+def normalise(stage, modes=None):
+    """dh_fixperms: 0755 dirs and executables, 0644 the rest, MODES first."""
+    modes = modes or {}
+    for path, rel in _walk(stage):
+        if path.is_symlink():
+            continue
+        if str(rel) in modes:
+            path.chmod(modes[str(rel)])
+        elif path.is_dir():
+            path.chmod(0o755)
+        else:
+            path.chmod(0o755 if path.stat().st_mode & 0o111 else 0o644)
+
+
+def installed_size(stage):
+    """KiB, as dpkg-gencontrol counts: each file rounded up, 1 per dir/link."""
+    total = 0
+    for path, _rel in _walk(stage):
+        if path.is_file() and not path.is_symlink():
+            total += (path.stat().st_size + 1023) // 1024
+        else:
+            total += 1
+    return total
+
+
+def build_deb(stage, control, out_dir, epoch, scripts=None, modes=None,
+              compression="xz"):
+    """Turn the payload tree STAGE into a .deb in OUT_DIR; return its path.
+
+    CONTROL: the binary paragraph (Installed-Size is computed). SCRIPTS:
+    maintainer scripts by name. MODES: {relative path: mode} exceptions to
+    dh_fixperms' rule. Every file under etc/ is a conffile (dh_installdeb).
+    """
+    stage = Path(stage)
+    normalise(stage, modes)
+    meta = stage / "DEBIAN"
+    if meta.exists():
+        shutil.rmtree(meta)
+    meta.mkdir()
+    meta.chmod(0o755)
+    md5sums, conffiles = [], []
+    for path, rel in _walk(stage):
+        if path.is_file() and not path.is_symlink():
+            md5sums.append("%s  %s\n" % (hashlib.md5(path.read_bytes()).hexdigest(), rel))
+            if rel.parts[0] == "etc":
+                conffiles.append("/%s\n" % rel)
+    fields = dict(control)
+    fields["Installed-Size"] = str(installed_size(stage))
+    ordered = {k: fields[k] for k in FIELD_ORDER if fields.get(k)}
+    ordered.update({k: v for k, v in fields.items() if k not in ordered and v})
+    files = {"control": format_paragraph(ordered), "md5sums": "".join(md5sums),
+             "conffiles": "".join(conffiles)}
+    for name, text in (scripts or {}).items():
+        if name not in SCRIPTS:
+            raise BuildError("unknown maintainer script %s" % name)
+        files[name] = text
+    for name, text in files.items():
+        if text:
+            (meta / name).write_text(text)
+            executable = name in SCRIPTS and name not in ("templates", "triggers")
+            (meta / name).chmod(0o755 if executable else 0o644)
+    for root, dirs, names in os.walk(stage):
+        for name in dirs + names + ["."]:
+            os.utime(Path(root) / name, (epoch, epoch), follow_symlinks=False)
+    name = "%s_%s_%s.deb" % (fields["Package"], file_version(fields["Version"]),
+                             fields["Architecture"])
+    out = Path(out_dir) / name
+    run(["dpkg-deb", "--root-owner-group", "-Z%s" % compression, "--build",
+         stage, out], "dpkg-deb --build %s" % name,
+        env=clean_env(SOURCE_DATE_EPOCH=epoch))
+    return out
+
+
+def deb_fields(deb):
+    """The control paragraph of a built .deb."""
+    out = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True,
+                         check=True).stdout
+    return parse_paragraphs(out)[0]
+
+
+# -- Python 2.7 payloads --------------------------------------------------------
+
+def py27_install(python, srcdir, root, env, log):
+    """`setup.py install` with Debian's layout into ROOT, as dh_python2 did.
+
+    Scripts get Debian's `#!/usr/bin/python` (not the build venv's), the
+    egg-info loses its -py2.7 suffix and nothing is byte-compiled (the
+    package's postinst runs pycompile on the target)."""
+    run([python, "setup.py", "install", "--root=%s" % root, "--prefix=/usr",
+         "--install-layout=deb", "--no-compile", "--force"],
+        "python2.7 setup.py install (%s)" % Path(srcdir).name, log=log,
+        cwd=srcdir, env=dict(env, PYTHONDONTWRITEBYTECODE="1"))
+    root = Path(root)
+    for script in sorted((root / "usr" / "bin").glob("*")):
+        data = script.read_bytes()
+        if data.startswith(b"#!") and b"python" in data.split(b"\n", 1)[0]:
+            script.write_bytes(b"#!/usr/bin/python\n" + data.split(b"\n", 1)[1])
+    for info in (root / "usr/lib/python2.7/dist-packages").glob("*-py2.7.egg-info"):
+        info.rename(info.with_name(info.name.replace("-py2.7.egg-info", ".egg-info")))
+    for junk in list(root.rglob("*.py[co]")) + list(root.rglob("__pycache__")):
+        if junk.is_dir():
+            shutil.rmtree(junk)
+        elif junk.exists():
+            junk.unlink()
+    relocate_etc(root)
+
+
+def relocate_etc(root):
+    """setup.cfg data_files for etc/ land in usr/etc/ with prefix /usr: they
+    belong in /etc (the same rule debian/rules applies for bookworm)."""
+    root = Path(root)
+    usr_etc = root / "usr" / "etc"
+    if usr_etc.is_dir():
+        shutil.copytree(usr_etc, root / "etc", dirs_exist_ok=True)
+        shutil.rmtree(usr_etc)
+
+
+PY2_POSTINST = """\
+#!/bin/sh
+set -e
+# byte-compile the package's modules, as dh_python2's snippet does
+if which pycompile >/dev/null 2>&1; then
+\tpycompile -p {package}
+fi
+"""
+PY2_PRERM = """\
+#!/bin/sh
+set -e
+# remove the byte-compiled files, as dh_python2's snippet does
+if which pyclean >/dev/null 2>&1; then
+\tpyclean -p {package}
+else
+\tdpkg -L {package} | grep '\\.py$' | while read file; do
+\t\trm -f "${{file}}"[co] >/dev/null
+\tdone
+fi
+"""
+
+
+def py2_scripts(package):
+    return {"postinst": PY2_POSTINST.format(package=package),
+            "prerm": PY2_PRERM.format(package=package)}
