@@ -6,6 +6,7 @@
     /usr/bin/python3 -m build.cli rebase-check [--series S] [--json FILE] [--strict]
     /usr/bin/python3 -m build.cli check [STAGE...]
     /usr/bin/python3 -m build.cli deps
+    /usr/bin/python3 -m build.cli debs [--series S] [--force] [--check-reproducible]
 """
 
 import argparse
@@ -101,6 +102,11 @@ def cmd_deps(args):
     return 0
 
 
+def cmd_debs(args):
+    from build import debs
+    return debs.main(args)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python3 -m build.cli",
                                      description="nova-lxc-contrail build")
@@ -130,6 +136,13 @@ def main(argv=None):
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("deps", help="install the Debian packages build and tests need")
     p.set_defaults(func=cmd_deps)
+    p = sub.add_parser("debs", help="build the packages and the local apt repository")
+    p.add_argument("--series", action="append",
+                   help="bookworm (default) or icehouse; may be repeated")
+    p.add_argument("--force", action="store_true", help="rebuild even unchanged inputs")
+    p.add_argument("--check-reproducible", action="store_true",
+                   help="build everything twice and compare the .debs byte for byte")
+    p.set_defaults(func=cmd_debs)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
