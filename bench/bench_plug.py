@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""Plug/unplug latency of the bridge driver against two baselines, one run.
+
+Run as root: ``/usr/bin/python3 bench/bench_plug.py [N ...]`` (default 1 100
+500). Everything happens in a network namespace of its own; the agent
+double runs as a separate process in it (so it does not share our GIL).
+
+For each N, N ports are plugged one after the other, then unplugged, and
+each operation is timed separately. The methods take turns port by port
+(port i of every method, then port i+1), so that whatever else the machine
+is doing weighs on all of them alike:
+
+* fork2014 -- the 2014 driver's devices, one process per step: ``ip tuntap
+  add``, ``ip link set up`` (tap), ``brctl addbr``, ``brctl setfd 0``,
+  ``brctl stp off``, ``ip link set up`` (bridge), ``brctl addif``, ``ip link
+  set promisc on``; unplug ``ip link set down``, ``brctl delbr``, ``ip link
+  delete`` (tap). Devices only: its agent call would come on top.
+* floor -- bare pyroute2 netlink on one open socket: create a bridge
+  (``link('add', kind='bridge')``), delete it. No agent, no file, not up.
+* floor+up -- the same, but the bridge created as ours is (up, promiscuous,
+  STP off, forward delay 0, no multicast snooping; one RTM_NEWLINK): the
+  kernel's share of our plug, so ours/floor+up is our own overhead.
+* ours/thrift, ours/rest -- BridgeDriver.plug()/unplug(): validated port,
+  bridge up+promiscuous+no snooping in one RTM_NEWLINK, port file, agent
+  registration over the real socket (and the reverse).
+"""
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [TOP, os.path.join(TOP, 'overlay')]
+
+from pyroute2 import IPRoute  # noqa: E402
+
+from nova_lxc_contrail import bridge  # noqa: E402
+from nova_lxc_contrail import config  # noqa: E402
+from nova_lxc_contrail import netdev  # noqa: E402
+from nova_lxc_contrail.compat import cfg  # noqa: E402
+from nova_lxc_contrail.port import Port  # noqa: E402
+from tests.agent_double.samples import port_data  # noqa: E402
+from tests.functional.bridge_helpers import inside_new_netns  # noqa: E402
+
+
+def sh(*argv):
+    subprocess.run(argv, check=True)
+
+
+class Fork2014(object):
+    name = 'fork2014'
+
+    def plug(self, port):
+        tap = 'tap' + port.ifname[2:]
+        br = port.ifname
+        sh('ip', 'tuntap', 'add', tap, 'mode', 'tap')
+        sh('ip', 'link', 'set', tap, 'up')
+        sh('brctl', 'addbr', br)
+        sh('brctl', 'setfd', br, '0')
+        sh('brctl', 'stp', br, 'off')
+        sh('ip', 'link', 'set', br, 'up')
+        sh('brctl', 'addif', br, tap)
+        sh('ip', 'link', 'set', br, 'promisc', 'on')
+
+    def unplug(self, port):
+        sh('ip', 'link', 'set', port.ifname, 'down')
+        sh('brctl', 'delbr', port.ifname)
+        sh('ip', 'link', 'delete', 'tap' + port.ifname[2:])
+
+    def close(self):
+        pass
+
+
+class Floor(object):
+    name = 'floor'
+
+    def __init__(self):
+        self.ipr = IPRoute()
+
+    def plug(self, port):
+        self.ipr.link('add', ifname=port.ifname, kind='bridge')
+
+    def unplug(self, port):
+        self.ipr.link('del', index=self.ipr.link_lookup(ifname=port.ifname)[0])
+
+    def close(self):
+        self.ipr.close()
+
+
+class FloorUp(Floor):
+    name = 'floor+up'
+
+    def plug(self, port):
+        self.ipr.link('add', ifname=port.ifname, kind='bridge',
+                      flags=netdev.BRIDGE_FLAGS, change=netdev.BRIDGE_FLAGS,
+                      br_forward_delay=0, br_stp_state=0, br_mcast_snooping=0)
+
+
+class Ours(object):
+    def __init__(self, protocol, agent_ports, ports_dir):
+        self.name = 'ours/' + protocol
+        conf = cfg.ConfigOpts()
+        config.register_opts(conf)
+        conf([], project='nova-lxc-contrail')
+        for key, value in (('agent_protocol', protocol),
+                           ('agent_thrift_port', agent_ports['thrift']),
+                           ('agent_rest_port', agent_ports['rest']),
+                           ('ports_dir', ports_dir)):
+            conf.set_override(key, value, config.GROUP)
+        self.driver = bridge.BridgeDriver(conf)
+
+    def plug(self, port):
+        if self.driver.plug(port) is not True:
+            raise RuntimeError('agent did not take %s' % port)
+
+    def unplug(self, port):
+        self.driver.unplug(port.port_id)
+
+    def close(self):
+        self.driver.stop()
+
+
+def interleaved(methods, action, ports, samples):
+    """Time action of every method on its i-th port, for each i in turn."""
+    for i in range(len(ports[methods[0].name])):
+        for method in methods:
+            func = getattr(method, action)
+            t0 = time.perf_counter()
+            func(ports[method.name][i])
+            samples[method.name].append((time.perf_counter() - t0) * 1000.0)
+
+
+def pct(samples, q):
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(q / 100.0 * (len(ordered) - 1))))]
+
+
+def start_double():
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'tests.agent_double', '--thrift-port', '0',
+         '--rest-port', '0'], cwd=TOP, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline().split()
+    if not line or line[0] != 'ready':
+        proc.kill()
+        raise RuntimeError('agent double did not start')
+    return proc, dict(part.split('=') for part in line[1:])
+
+
+def main(counts):
+    results = {}
+    with inside_new_netns(), tempfile.TemporaryDirectory() as tmp:
+        proc, agent_ports = start_double()
+        try:
+            for n in counts:
+                methods = [Fork2014(), Floor(), FloorUp(),
+                           Ours('thrift', agent_ports,
+                                os.path.join(tmp, 'thrift-%d' % n)),
+                           Ours('rest', agent_ports,
+                                os.path.join(tmp, 'rest-%d' % n))]
+                ports = dict((m.name, [Port(**port_data()) for _ in range(n)])
+                             for m in methods)
+                plug = dict((m.name, []) for m in methods)
+                unplug = dict((m.name, []) for m in methods)
+                interleaved(methods, 'plug', ports, plug)
+                interleaved(methods, 'unplug', ports, unplug)
+                for method in methods:
+                    method.close()
+                    results[(method.name, n)] = (plug[method.name],
+                                                 unplug[method.name])
+                    print('%-12s N=%-4d plug p50 %7.3f p99 %7.3f | unplug '
+                          'p50 %7.3f p99 %7.3f ms' % (
+                              method.name, n, pct(plug[method.name], 50),
+                              pct(plug[method.name], 99),
+                              pct(unplug[method.name], 50),
+                              pct(unplug[method.name], 99)), flush=True)
+        finally:
+            proc.terminate()
+            proc.wait()
+    report(results, counts)
+
+
+def report(results, counts):
+    print('\nratios (p50):')
+    for n in counts:
+        floor_plug, floor_unplug = (statistics.median(s)
+                                    for s in results[('floor', n)])
+        up_plug = statistics.median(results[('floor+up', n)][0])
+        fork_plug = statistics.median(results[('fork2014', n)][0])
+        for name in ('ours/thrift', 'ours/rest'):
+            plug, unplug = (statistics.median(s) for s in results[(name, n)])
+            print('  N=%-4d %-11s plug/floor %.2fx (goal <= 1.5)  plug/'
+                  'floor+up %.2fx  fork2014/plug %.1fx (goal >= 5)  '
+                  'unplug/floor %.2fx (goal <= 1.2)' % (
+                      n, name, plug / floor_plug, plug / up_plug,
+                      fork_plug / plug, unplug / floor_unplug))
+    big = max(counts)
+    if big >= 100:
+        print('\nflatness at N=%d (p50 of the last tenth / first tenth):' % big)
+        for name in ('floor', 'floor+up', 'ours/thrift', 'ours/rest', 'fork2014'):
+            plug, unplug = results[(name, big)]
+            tenth = big // 10
+            print('  %-11s plug %.2f  unplug %.2f' % (
+                name,
+                statistics.median(plug[-tenth:]) / statistics.median(plug[:tenth]),
+                statistics.median(unplug[-tenth:]) /
+                statistics.median(unplug[:tenth])))
+
+
+if __name__ == '__main__':
+    if os.geteuid() != 0:
+        sys.exit('bench_plug.py needs root (it creates a network namespace)')
+    main([int(a) for a in sys.argv[1:]] or [1, 100, 500])
