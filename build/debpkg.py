@@ -99,6 +99,13 @@ def format_paragraph(fields):
     return "\n".join(out) + "\n"
 
 
+def substitute(value, substvars):
+    """${name} substitution in a relationship field; empty items vanish."""
+    for name, sub in substvars.items():
+        value = value.replace("${%s}" % name, sub)
+    return ", ".join(fold_list(value))
+
+
 def fold_list(value):
     """A relationship field's items, whatever the line breaks."""
     return [p.strip() for p in value.replace("\n", " ").split(",") if p.strip()]
@@ -157,12 +164,21 @@ FIELD_ORDER = ("Package", "Source", "Version", "Architecture", "Maintainer",
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm", "config", "templates", "triggers")
 
 
-def install_docs(stage, package, copyright_text, changelog_text):
-    """usr/share/doc/PACKAGE/{copyright,changelog.Debian.gz}."""
+def install_docs(stage, package, copyright_text, changelog_text, native=False,
+                 packaging_dir=None):
+    """What dh_installdocs, dh_installchangelogs and dh_lintian install:
+    usr/share/doc/PACKAGE/{copyright,changelog[.Debian].gz}, and
+    PACKAGING_DIR/PACKAGE.lintian-overrides when there is one."""
     doc = Path(stage) / "usr" / "share" / "doc" / package
     doc.mkdir(parents=True, exist_ok=True)
     (doc / "copyright").write_text(copyright_text)
-    (doc / "changelog.Debian.gz").write_bytes(gzip_n(changelog_text.encode()))
+    name = "changelog.gz" if native else "changelog.Debian.gz"
+    (doc / name).write_bytes(gzip_n(changelog_text.encode()))
+    overrides = packaging_dir and Path(packaging_dir) / ("%s.lintian-overrides" % package)
+    if overrides and overrides.exists():
+        target = Path(stage) / "usr" / "share" / "lintian" / "overrides" / package
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(overrides, target)
 
 
 def _walk(stage):
@@ -260,7 +276,7 @@ def deb_fields(deb):
 def py27_install(python, srcdir, root, env, log):
     """`setup.py install` with Debian's layout into ROOT, as dh_python2 did.
 
-    Scripts get Debian's `#!/usr/bin/python` (not the build venv's), the
+    Scripts get `#!/usr/bin/python2.7` (not the build venv's), the
     egg-info loses its -py2.7 suffix and nothing is byte-compiled (the
     package's postinst runs pycompile on the target)."""
     run([python, "setup.py", "install", "--root=%s" % root, "--prefix=/usr",
@@ -271,7 +287,7 @@ def py27_install(python, srcdir, root, env, log):
     for script in sorted((root / "usr" / "bin").glob("*")):
         data = script.read_bytes()
         if data.startswith(b"#!") and b"python" in data.split(b"\n", 1)[0]:
-            script.write_bytes(b"#!/usr/bin/python\n" + data.split(b"\n", 1)[1])
+            script.write_bytes(b"#!/usr/bin/python2.7\n" + data.split(b"\n", 1)[1])
     for info in (root / "usr/lib/python2.7/dist-packages").glob("*-py2.7.egg-info"):
         info.rename(info.with_name(info.name.replace("-py2.7.egg-info", ".egg-info")))
     for junk in list(root.rglob("*.py[co]")) + list(root.rglob("__pycache__")):

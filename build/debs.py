@@ -276,12 +276,6 @@ def py27_pbr(python):
     return target
 
 
-def substitute(value, substvars):
-    for name, sub in substvars.items():
-        value = value.replace("${%s}" % name, sub)
-    return ", ".join(debpkg.fold_list(value))
-
-
 def py2_depends(stage, overrides_file):
     """Depends of a Python 2.7 package from its egg-info requires.txt, as
     dh_python2 derived them: python-<name>, or debian/pydist-overrides."""
@@ -316,7 +310,7 @@ def py2_depends(stage, overrides_file):
 
 
 def _build_overlay_py2(out):
-    from build import py27
+    from build import py27env
     entry, parent, tree = _overlay_tree("overlay-py2")
     control = debpkg.parse_paragraphs((tree / "debian" / "control").read_text())
     source = control[0]
@@ -325,7 +319,7 @@ def _build_overlay_py2(out):
         raise BuildError("debian/control: expected one package with Build-Profiles <%s>"
                          % PY2_PROFILE)
     fields = {k: v for k, v in stanzas[0].items() if k != "Build-Profiles"}
-    python = py27.ensure_venv("core")
+    python = py27env.ensure_venv("core")
     pbr = py27_pbr(python)
     stage = parent / "stage"
     progress("overlay-py2", "python2.7 setup.py install (PBR_VERSION=%s)"
@@ -339,14 +333,15 @@ def _build_overlay_py2(out):
              "misc:Depends": ""}
     for rel in ("Depends", "Recommends", "Suggests", "Enhances"):
         if rel in fields:
-            fields[rel] = substitute(fields[rel], subst)
+            fields[rel] = debpkg.substitute(fields[rel], subst)
     fields.update({"Source": source["Source"], "Version": entry["version"],
                    "Maintainer": source["Maintainer"],
                    "Section": fields.get("Section", source.get("Section")),
                    "Priority": fields.get("Priority", source.get("Priority")),
                    "Homepage": source.get("Homepage")})
     debpkg.install_docs(stage, fields["Package"], (tree / "debian" / "copyright").read_text(),
-                        (tree / "debian" / "changelog").read_text())
+                        (tree / "debian" / "changelog").read_text(),
+                        native="-" not in entry["version"], packaging_dir=tree / "debian")
     debpkg.build_deb(stage, fields, out, entry["epoch"],
                      scripts=debpkg.py2_scripts(fields["Package"]), compression="gzip")
     shutil.rmtree(parent)
