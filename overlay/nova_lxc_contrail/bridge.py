@@ -57,8 +57,13 @@ class LocalOps(object):
 class BridgeDriver(object):
     """Plugs and unplugs ports; keeps the agent's view complete."""
 
-    def __init__(self, conf=None, client=None, local=None):
-        group = config.register_opts(conf if conf is not None else cfg.CONF)
+    def __init__(self, conf=None, client=None, local=None, group=None):
+        """group: the options as an already registered group (an os-vif
+        plugin's own); otherwise they are registered in conf (default
+        cfg.CONF) as [contrail_bridge]."""
+        if group is None:
+            group = config.register_opts(
+                conf if conf is not None else cfg.CONF)
         self.ports_dir = group.ports_dir
         self._files = portfiles.PortFiles(group.ports_dir)
         self._local = local or LocalOps
