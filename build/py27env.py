@@ -111,10 +111,11 @@ def _key(*parts):
 
 
 def _tail(text):
+    """The line that says what went wrong: apt's first E:, else the last error."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    errors = [ln for ln in lines
-              if re.match(r"(E:|ERROR|error:|\w+Error\b)|.*not found", ln)]
-    return (errors or lines or ["no output"])[-1]
+    apt = [ln for ln in lines if ln.startswith("E: ")]
+    errors = [ln for ln in lines if re.match(r"(ERROR|error:|\w+Error\b)|.*not found", ln)]
+    return apt[0] if apt else (errors or lines or ["no output"])[-1]
 
 
 def _run(cmd, what, **kw):
@@ -241,6 +242,7 @@ def _apt_env(root):
         "Dir::Cache": root / "cache",
         "APT::Architecture": _arch(),
         "Acquire::Languages": "none",
+        "APT::Update::Error-Mode": "any",       # a failed fetch fails update
         "APT::Sandbox::User": pwd.getpwuid(os.geteuid()).pw_name,
     }
     body = "#clear APT::Architectures;\n" + "".join(

@@ -76,6 +76,20 @@ def test_provisions_bullseye_python_when_path_has_only_a_failing_shim(
     assert time.monotonic() - t0 < 5
 
 
+def test_unreachable_mirror_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("NLC_CACHE", str(tmp_path / "cache"))
+    pins = py27.pins.load()
+    pins["debian_mirror"]["archive"] = "http://127.0.0.1:9/debian"   # refused
+    monkeypatch.setattr(py27.pins, "load", lambda: pins)
+    with pytest.raises(BuildError) as err:
+        py27._fetch_debs()
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("fetching Python 2.7 from Debian bullseye")
+    assert "Failed to fetch http://127.0.0.1:9/debian" in message
+    assert not list((tmp_path / "cache").rglob("*.deb"))
+
+
 def test_core_venv_runs_its_requirements_under_27_without_environment():
     python = py27.ensure_venv("core")
     code = ("import oslo.config, stevedore, pytest, subprocess, sys\n"
