@@ -1,0 +1,58 @@
+"""The partition table reader our patches add to nova is one file: the
+icehouse and bookworm copies are byte-identical, added once and never
+modified by a later patch, and the shipped copy runs on this Python (the
+py2.7 stage runs it on 2.7, the icehouse compute nodes' Python)."""
+from __future__ import absolute_import
+
+import struct
+
+import pytest
+
+from tests.lib import patchfiles
+
+MODULE = 'nova/virt/disk/parttable.py'
+# The same file under both series' paths.
+SHARED = [
+    (MODULE, MODULE),
+    ('nova/tests/virt/disk/test_parttable.py',
+     'nova/tests/unit/virt/disk/test_parttable.py'),
+]
+
+
+@pytest.mark.parametrize('icehouse, bookworm', SHARED)
+def test_copies_are_identical(icehouse, bookworm):
+    ice = patchfiles.added_file('icehouse', icehouse)
+    bw = patchfiles.added_file('bookworm', bookworm)
+    assert ice == bw
+    assert ice.count('\n') > 50
+
+
+@pytest.mark.parametrize('series, path', [
+    ('icehouse', SHARED[0][0]), ('icehouse', SHARED[1][0]),
+    ('bookworm', SHARED[0][1]), ('bookworm', SHARED[1][1])])
+def test_added_once_never_modified(series, path):
+    assert len(patchfiles.touching(series, path)) == 1
+
+
+def _mbr(entries):
+    sector = bytearray(512)
+    for i, (ptype, lba, count) in enumerate(entries):
+        struct.pack_into('<B3sB3sII', sector, 446 + 16 * i, 0, b'\0' * 3,
+                         ptype, b'\0' * 3, lba, count)
+    sector[510:512] = b'\x55\xaa'
+    return bytes(sector)
+
+
+def test_shipped_module_runs_on_this_python():
+    parttable = patchfiles.load_module('bookworm', MODULE)
+    image = _mbr([(0x82, 2048, 2048), (0x83, 4096, 8192)]) + b'\0' * (
+        12288 * 512 - 512)
+    table = parttable.read_table(
+        lambda offset, length: image[offset:offset + length], len(image))
+    assert table.scheme == 'mbr'
+    assert [(p.number, p.kind) for p in table.partitions] == [
+        (1, parttable.SWAP), (2, parttable.LINUX)]
+    assert [p.number for p in table.root_candidates()] == [2]
+    with pytest.raises(parttable.PartitionOutOfRange):
+        parttable.read_table(lambda offset, length: image[offset:offset +
+                                                          length], 8192 * 512)
