@@ -139,7 +139,7 @@ class AgentDouble(object):
         return flags is not None and \
             flags & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING
 
-    def wait_for(self, predicate, timeout=5.0, interval=0.02):
+    def wait_for(self, predicate, timeout=15.0, interval=0.02):
         """Poll predicate() until true; returns its last value."""
         deadline = time.time() + timeout
         while True:

@@ -76,7 +76,7 @@ def make_driver(double, tmp_path, request):
                 ('agent_protocol', protocol),
                 ('agent_thrift_port', double.thrift_port),
                 ('agent_rest_port', double.rest_port),
-                ('agent_timeout', 2.0),
+                ('agent_timeout', 10.0),
                 ('agent_check_interval', 0.05),
                 ('ports_dir', ports_dir or str(tmp_path / 'ports'))):
             conf.set_override(name, value, config.GROUP)

@@ -32,5 +32,5 @@ def conf(tmp_path):
     config.register_opts(conf)
     conf([], project='nova-lxc-contrail')
     conf.set_override('ports_dir', str(tmp_path / 'ports'), config.GROUP)
-    conf.set_override('agent_timeout', 2.0, config.GROUP)
+    conf.set_override('agent_timeout', 10.0, config.GROUP)
     return conf

@@ -41,8 +41,8 @@ def free_port():
 
 def client_for(protocol, double, persisted):
     if protocol == 'thrift':
-        return ThriftClient('127.0.0.1', double.thrift_port, 2.0, persisted)
-    return RestClient('127.0.0.1', double.rest_port, 2.0, persisted)
+        return ThriftClient('127.0.0.1', double.thrift_port, 10.0, persisted)
+    return RestClient('127.0.0.1', double.rest_port, 10.0, persisted)
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_rest_agent_that_reloaded_our_files_gets_no_second_post(tmp_path,
     persisted = Persisted(shared)
     double = AgentDouble(ports_dir=shared).start()
     try:
-        client = RestClient('127.0.0.1', double.rest_port, 2.0, persisted)
+        client = RestClient('127.0.0.1', double.rest_port, 10.0, persisted)
         port = persisted.save(make_port(ifname='lo'))
         client.add_port(port)
         double.restart()                 # reloads the port file itself

@@ -70,9 +70,8 @@ def test_connect_audit_drops_vm_ports_but_not_namespace_ports(
         double, thrift, make_port):
     vm, ns = make_port(port_type=0), make_port()
     thrift.AddPort([to_thrift(vm), to_thrift(ns)])
-    assert thrift.Connect() is True
-    time.sleep(0.5)                                   # audit_timeout 0.3 s
-    assert list(double.ports()) == [ns.port_id]
+    assert thrift.Connect() is True                   # audit after 0.3 s
+    assert double.wait_for(lambda: list(double.ports()) == [ns.port_id])
     assert double.count('audit', vm.port_id) == 1
 
 
