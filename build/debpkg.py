@@ -33,6 +33,16 @@ def clean_env(**extra):
     return env
 
 
+def no_git(tree):
+    """Environment that hides any enclosing git repository from TREE.
+
+    The build trees live in .work/ of the checkout by default: pbr would
+    find the checkout's .git and write *our* history into nova's ChangeLog
+    (changelog.gz in every package) and our commit id into pbr.json, so the
+    packages would change with every commit of this project."""
+    return {"GIT_CEILING_DIRECTORIES": str(Path(tree).resolve().parent)}
+
+
 def run(cmd, what, log=None, **kw):
     """Run CMD; its output goes to LOG (appended) or is captured.
 

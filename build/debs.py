@@ -44,7 +44,7 @@ from build import debpkg, deps, pins, repo, series as series_mod, sources
 from build.cache import TOP, cache_dir, work_dir
 from build.log import BuildError, progress
 
-RECIPE = 1                       # bump when a build recipe changes its output
+RECIPE = 2                       # bump when a build recipe changes its output
 DEB_BUILD_OPTIONS = "nocheck nodoc"
 NOVA_DEBIAN = TOP / "build" / "nova-debian"
 OVERLAY_DEBIAN = TOP / "debian"
@@ -74,7 +74,7 @@ def _tree_digests(root, names):
 
 
 @contextmanager
-def _lock():
+def lock():
     path = work_dir("debs") / ".lock"
     with open(path, "w") as f:
         try:
@@ -131,12 +131,14 @@ def dpkg_buildpackage(tree, log):
 
     -nc: the tree is always freshly unpacked, so `debian/rules clean` (which
     imports setup.py) has nothing to clean. SOURCE_DATE_EPOCH is set by
-    dpkg-buildpackage from the changelog's top entry."""
+    dpkg-buildpackage from the changelog's top entry. The tree is no git
+    checkout, whatever encloses it (see debpkg.no_git)."""
     progress("build", "dpkg-buildpackage -b -us -uc (DEB_BUILD_OPTIONS=%s) in %s, log %s"
              % (DEB_BUILD_OPTIONS, tree, log))
     debpkg.run(["dpkg-buildpackage", "-b", "-us", "-uc", "-nc"],
                "dpkg-buildpackage of %s" % Path(tree).name, log=log, cwd=tree,
-               env=debpkg.clean_env(DEB_BUILD_OPTIONS=DEB_BUILD_OPTIONS))
+               env=debpkg.clean_env(DEB_BUILD_OPTIONS=DEB_BUILD_OPTIONS,
+                                    **debpkg.no_git(tree)))
 
 
 def binary_packages(control_path, profiles=()):
@@ -325,8 +327,8 @@ def _build_overlay_py2(out):
     progress("overlay-py2", "python2.7 setup.py install (PBR_VERSION=%s)"
              % debpkg.upstream_version(entry["version"]))
     debpkg.py27_install(python, tree, stage, debpkg.clean_env(
-        PBR_VERSION=debpkg.upstream_version(entry["version"]), PYTHONPATH=pbr),
-        log=out / "build.log")
+        PBR_VERSION=debpkg.upstream_version(entry["version"]), PYTHONPATH=pbr,
+        **debpkg.no_git(tree)), log=out / "build.log")
     for info in stage.glob("usr/lib/python2.7/dist-packages/*.egg-info"):
         (info / "SOURCES.txt").unlink(missing_ok=True)    # build paths, no use
     subst = {"python:Depends": py2_depends(stage, tree / "debian" / "pydist-overrides"),
@@ -377,7 +379,7 @@ def build(series, force=False):
     """Build SERIES into dist/SERIES; return the list of .debs published."""
     pins.series_pins(series)
     deps.ensure(["base", "packaging"])
-    with _lock():
+    with lock():
         epochs = [overlay_entry()["epoch"]]
         if series == "bookworm":
             epochs.append(bookworm_entry()["epoch"])
@@ -400,29 +402,61 @@ def build(series, force=False):
 
 
 def check_reproducible(series):
-    """Build SERIES twice from the same inputs; the .debs must be identical."""
+    """Build SERIES twice from the same inputs; the .debs must be identical.
+
+    Returns (number identical, {deb name: differences}); the first build of
+    a differing .deb is kept in .work/debs/repro-first/ for a closer look."""
     kinds = {"bookworm": [bookworm_nova, overlay_py3],
              "icehouse": [overlay_py2]}[series]
     if series == "icehouse" and sources.icehouse_available():
         from build import icehouse_debs
         kinds.insert(0, icehouse_debs.build)
-    differ, same = [], 0
-    with _lock():
+    keep = fresh_dir(work_dir("debs") / "repro-first")
+    differ, same = {}, 0
+    with lock():
         for builder in kinds:
-            first = {p.name: p for p in builder()}
-            keep = work_dir("debs") / "repro-first"
-            fresh_dir(keep)
-            for name, path in first.items():
-                shutil.copy2(path, keep / name)
+            first = {p.name: Path(shutil.copy2(p, keep / p.name)) for p in builder()}
             second = {p.name: p for p in builder(force=True)}
             for name in sorted(first):
-                if name not in second or not filecmp.cmp(keep / name, second[name],
-                                                         shallow=False):
-                    differ.append(name)
-                else:
+                if name in second and filecmp.cmp(first[name], second[name],
+                                                  shallow=False):
                     same += 1
-            shutil.rmtree(keep)
+                    first[name].unlink()
+                else:
+                    differ[name] = deb_differences(first[name], second.get(name))
     return same, differ
+
+
+def _members(deb, part):
+    """{name: (mode, owner, mtime, sha256)} of a .deb's control or data tar."""
+    import io
+    import tarfile
+    blob = subprocess.run(["dpkg-deb", "--%s-tarfile" % part, str(deb)],
+                          capture_output=True, check=True).stdout
+    out = {}
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tf:
+        for m in tf.getmembers():
+            data = tf.extractfile(m).read() if m.isfile() else m.linkname.encode()
+            out[m.name] = (oct(m.mode), "%s:%s" % (m.uname, m.gname), m.mtime,
+                           hashlib.sha256(data).hexdigest()[:12])
+    return out
+
+
+def deb_differences(a, b):
+    """What differs between two builds of a .deb (a small diffoscope)."""
+    if b is None:
+        return ["missing in the second build"]
+    out = []
+    for part in ("ctrl", "fsys"):
+        one, two = _members(a, part), _members(b, part)
+        for name in sorted(set(one) | set(two)):
+            if one.get(name) != two.get(name):
+                what = ("only in one build" if name not in one or name not in two else
+                        ", ".join(label for label, x, y in zip(
+                            ("mode", "owner", "mtime", "content"), one[name], two[name])
+                            if x != y))
+                out.append("%s %s: %s" % (part, name, what))
+    return out or ["the ar container (member headers)"]
 
 
 OPERATOR_PACKAGES = {"bookworm": ["nova-compute-lxc", "python3-nova-lxc-contrail"],
@@ -431,14 +465,17 @@ OPERATOR_PACKAGES = {"bookworm": ["nova-compute-lxc", "python3-nova-lxc-contrail
 
 def main(args):
     """`make debs`: build each series, print what was published and how to use it."""
+    status = 0
     for series in args.series or ["bookworm"]:
         t0 = time.monotonic()
         if args.check_reproducible:
             same, differ = check_reproducible(series)
-            print("%s: %d .debs identical in two builds%s" % (
-                series, same, "; DIFFERENT: %s" % " ".join(differ) if differ else ""))
-            if differ:
-                return 1
+            print("%s: %d .debs identical in two builds, %d different"
+                  % (series, same, len(differ)))
+            for name, what in differ.items():
+                print("  %s differs: %s%s" % (name, "; ".join(what[:5]),
+                                             " ..." if len(what) > 5 else ""))
+            status = status or bool(differ)
             continue
         dist, debs = build(series, force=args.force)
         print("%s: %d packages in %s (%.0f s)" % (series, len(debs), dist,
@@ -448,4 +485,4 @@ def main(args):
         print("to install on this machine, as root:")
         for line in repo.operator_lines(dist, OPERATOR_PACKAGES[series]):
             print("  %s" % line)
-    return 0
+    return status

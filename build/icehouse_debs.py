@@ -182,7 +182,8 @@ def build_into(out, source=None):
     root = parent / "root"
     progress("icehouse", "python2.7 setup.py install (PBR_VERSION=%s)" % upstream)
     debpkg.py27_install(python, tree, root, debpkg.clean_env(
-        PBR_VERSION=upstream, **NO_NETWORK), log=Path(out) / "build.log")
+        PBR_VERSION=upstream, **NO_NETWORK, **debpkg.no_git(tree)),
+        log=Path(out) / "build.log")
     for info in root.glob("usr/lib/python2.7/dist-packages/*.egg-info"):
         (info / "SOURCES.txt").unlink(missing_ok=True)    # build paths, no use
     source_para, binaries = control()
