@@ -151,7 +151,7 @@ def stage_pytest_py3():
 def stage_pytest_py27():
     from build import py27env
     python = py27env.ensure_venv("core")
-    return pytest(python, ["tests/unit"], "py27")
+    return pytest(python, ["tests/unit", "tests/functional"], "py27")
 
 
 def stage_rebase():

@@ -1,5 +1,6 @@
 """Shared test configuration: the checkout's root is importable (build/,
-tests.agent_double), and tests that need root skip loudly without it."""
+tests.agent_double), tests that need root skip loudly without it, and under
+Python 2.7 only the modules marked ``py27`` are collected."""
 
 import os
 import sys
@@ -17,6 +18,15 @@ if OVERLAY not in sys.path:
 def pytest_configure(config):
     config.addinivalue_line("markers", "root: needs root (real kernel objects)")
     config.addinivalue_line("markers", "network: needs the package registries")
+    config.addinivalue_line("markers", "py27: also runs under Python 2.7 (the driver "
+                            "core and the icehouse adapter run on icehouse computes)")
+
+
+if sys.version_info[0] == 2:
+    def pytest_ignore_collect(path, config):
+        """Under 2.7 only modules that mark themselves py27 are collected."""
+        if path.check(file=1) and path.basename.startswith("test_") and path.ext == ".py":
+            return "pytest.mark.py27" not in path.read()
 
 
 def pytest_runtest_setup(item):

@@ -20,7 +20,7 @@ from nova_lxc_contrail.port import Port
 from tests.agent_double.samples import new_id
 from tests.agent_double.samples import port_data
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.py27]
 
 
 def make_port(**overrides):

@@ -12,6 +12,8 @@ from nova_lxc_contrail.port import Port
 from nova_lxc_contrail.portfiles import PortFiles
 from tests.agent_double import AgentDouble
 
+pytestmark = pytest.mark.py27
+
 PROTOCOLS = ('thrift', 'rest')
 
 

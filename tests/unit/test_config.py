@@ -3,6 +3,8 @@ import pytest
 from nova_lxc_contrail import config
 from nova_lxc_contrail.compat import cfg
 
+pytestmark = pytest.mark.py27
+
 
 def test_defaults_are_the_agents():
     fresh = cfg.ConfigOpts()

@@ -13,6 +13,8 @@ from nova_lxc_contrail.agent.thrift import tuuid
 from nova_lxc_contrail.compat import http_client
 from tests.agent_double import AgentDouble
 
+pytestmark = pytest.mark.py27
+
 
 @pytest.fixture
 def thrift(double):

@@ -2,6 +2,8 @@ import pytest
 
 from nova_lxc_contrail import names
 
+pytestmark = pytest.mark.py27
+
 PORT_ID = '3f0e5c8a-91d2-4b57-a1c4-0d9e8f7a6b5c'
 
 

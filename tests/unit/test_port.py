@@ -9,6 +9,8 @@ from tests.agent_double import checks
 from tests.agent_double.samples import new_id
 from tests.agent_double.samples import port_data
 
+pytestmark = pytest.mark.py27
+
 
 def nova_vif(port_id, network, devname=None):
     """The shape of nova's network model (VIF/Network/Subnet/FixedIP)."""

@@ -1,7 +1,11 @@
 import json
 import os
 
+import pytest
+
 from nova_lxc_contrail.portfiles import PortFiles
+
+pytestmark = pytest.mark.py27
 
 
 def test_save_load_remove(tmp_path, make_port):

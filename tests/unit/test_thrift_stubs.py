@@ -10,6 +10,8 @@ from nova_lxc_contrail.agent import instance_service
 from nova_lxc_contrail.agent.instance_service import InstanceService
 from nova_lxc_contrail.agent.instance_service import ttypes
 
+pytestmark = pytest.mark.py27
+
 STUBS = os.path.dirname(instance_service.__file__)
 IDL = os.path.join(os.path.dirname(STUBS), 'instance_service.thrift')
 FILES = ('__init__.py', 'constants.py', 'ttypes.py', 'InstanceService.py')
