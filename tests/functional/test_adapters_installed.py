@@ -1,0 +1,280 @@
+"""The adapters as they are deployed: loaded through stevedore / os-vif from
+an INSTALLED copy of the overlay (pip into a throwaway venv or --target
+directory, run from a directory where the checkout is not importable), and
+their privileged halves doing real work in a network namespace.
+
+bookworm: Debian's python3 with its os-vif, oslo.privsep and stevedore
+(``--system-site-packages``). icehouse: the icehouse venv of build.py27env
+(Python 2.7, stevedore 1.3.0, oslo.rootwrap 1.3.0) with nova 2014.1.5 and
+our series applied; it also runs the icehouse adapter's unit tests
+(tests/unit/test_adapter_icehouse.py), which need exactly that.
+"""
+from __future__ import absolute_import
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import textwrap
+import uuid
+
+import pytest
+
+from build import py27env
+from build import series as series_mod
+from build import sources
+from build.cache import TOP
+from build.cache import cache_dir
+from tests.agent_double.samples import new_id
+
+PY3 = '/usr/bin/python3'
+SOURCE_FILES = ('overlay', 'setup.py', 'setup.cfg', 'requirements.txt',
+                'README.md')
+VERSION = re.search(r'^version\s*=\s*(\S+)',
+                    (TOP / 'setup.cfg').read_text(), re.M).group(1)
+
+
+def _source_copy(dest):
+    """The overlay's sources without the checkout's state (pbr writes
+    AUTHORS/ChangeLog and egg-info where it builds)."""
+    for name in SOURCE_FILES:
+        src = TOP / name
+        if src.is_dir():
+            shutil.copytree(str(src), str(dest / name), ignore=shutil.
+                            ignore_patterns('__pycache__', '*.pyc'))
+        else:
+            shutil.copy2(str(src), str(dest / name))
+    return dest
+
+
+def _run(cmd, **kw):
+    env = dict(kw.pop('env', os.environ), PYTHONDONTWRITEBYTECODE='1',
+               PBR_VERSION=VERSION)
+    env.pop('PYTHONPATH', None)
+    env.update(kw.pop('extra_env', {}))
+    res = subprocess.run([str(c) for c in cmd], capture_output=True,
+                         text=True, env=env, **kw)
+    assert res.returncode == 0, '%s failed (%d):\n%s\n%s' % (
+        ' '.join(str(c) for c in cmd), res.returncode, res.stdout[-3000:],
+        res.stderr[-3000:])
+    return res
+
+
+def _probe(python, script, cwd, **kw):
+    """Run script with python in cwd; its last stdout line is JSON."""
+    out = _run([python, '-c', textwrap.dedent(script)], cwd=str(cwd), **kw)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- bookworm -----------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def bookworm_venv(tmp_path_factory):
+    """A venv over Debian's python3 with the overlay pip-installed into it."""
+    tmp = tmp_path_factory.mktemp('bookworm')
+    src = _source_copy(tmp / 'src')
+    _run([PY3, '-m', 'venv', '--system-site-packages', tmp / 'venv'])
+    python = tmp / 'venv' / 'bin' / 'python'
+    _run([python, '-m', 'pip', 'install', '--no-deps', '--no-index',
+          '--no-build-isolation', '-q', src])
+    return python
+
+
+def test_os_vif_loads_the_installed_plugin(bookworm_venv, tmp_path):
+    found = _probe(bookworm_venv, '''
+        import json, sys, os_vif, stevedore.driver
+        from oslo_utils import importutils
+        os_vif.initialize()
+        plugin = os_vif._EXT_MANAGER['contrail_bridge'].obj
+        info = plugin.describe()
+        driver = stevedore.driver.DriverManager('os_vif', 'contrail_bridge')
+        context = importutils.import_class(
+            'nova_lxc_contrail.privsep.vif_plug')
+        cls = type(plugin)
+        print(json.dumps({
+            'file': sys.modules[cls.__module__].__file__,
+            'class': cls.__name__, 'same': driver.driver is cls,
+            'name': info.plugin_name,
+            'vifs': [v.vif_object_name for v in info.vif_info],
+            'ports_dir': plugin.bridges.ports_dir, 'context': context.pypath,
+            'caps': context.conf.capabilities}))
+        ''', tmp_path)
+    assert found['file'].startswith(str(bookworm_venv.parent.parent))
+    assert (found['class'], found['same'], found['name'], found['vifs']) == (
+        'ContrailBridgePlugin', True, 'contrail_bridge', ['VIFBridge'])
+    assert found['ports_dir'] == '/var/lib/contrail/ports'
+    assert found['context'] == 'nova_lxc_contrail.privsep.vif_plug'
+    assert found['caps'] == [12]                         # CAP_NET_ADMIN
+
+
+# -- icehouse -----------------------------------------------------------------
+
+def _core_pins(*names):
+    text = (TOP / 'build' / 'py27' / 'requirements-core.txt').read_text()
+    return [re.search(r'^%s==\S+' % re.escape(n), text, re.M).group(0)
+            for n in names]
+
+
+@pytest.fixture(scope='module')
+def icehouse(tmp_path_factory):
+    """(python, site dir, nova tree): the icehouse venv, the overlay and its
+    two dependencies pip-installed with --target into site, and nova
+    2014.1.5 with our series applied."""
+    if not sources.icehouse_available():
+        pytest.skip('SKIPPED: icehouse tree not available (set NOVA_SOURCE='
+                    '...): the icehouse adapter did not run')
+    tmp = tmp_path_factory.mktemp('icehouse')
+    tree, _report = series_mod.apply('icehouse', dest=tmp / 'trees')
+    python = py27env.ensure_venv('icehouse')
+    site, deps = tmp / 'site', tmp / 'deps'
+    pip = [python, '-m', 'pip', 'install', '-q', '--no-deps',
+           '--disable-pip-version-check']
+    _run(pip + ['--no-index', '--target', site,
+                _source_copy(tmp / 'src')])
+    _run(pip + ['--target', deps] + _core_pins('pyroute2', 'thrift'),
+         extra_env={'PIP_CACHE_DIR': str(cache_dir('py27') / 'pip')})
+    return python, site, deps, tree
+
+
+def _icehouse_env(site, deps, tree, *more):
+    # deps last: pyroute2's wheel carries a top-level "tests" package
+    return {'PYTHONPATH': os.pathsep.join(
+        [str(site), str(tree)] + [str(m) for m in more] + [str(deps)]),
+        'EVENTLET_NO_GREENDNS': 'yes'}
+
+
+def test_nova_loads_the_installed_driver_by_name(icehouse, tmp_path):
+    python, site, deps, tree = icehouse
+    found = _probe(python, '''
+        import json, sys
+        import stevedore.driver
+        from nova.virt.libvirt import driver
+        vif_driver = driver.load_vif_driver('contrail_bridge', lambda: None)
+        manager = stevedore.driver.DriverManager(
+            driver.VIF_DRIVER_NAMESPACE, 'contrail_bridge')
+        cls = type(vif_driver)
+        print(json.dumps({'file': sys.modules[cls.__module__].__file__,
+                          'class': cls.__name__,
+                          'same': manager.driver is cls}))
+        ''', tmp_path, extra_env=_icehouse_env(site, deps, tree))
+    assert found['file'].startswith(str(site))
+    assert (found['class'], found['same']) == ('ContrailBridgeVIFDriver', True)
+
+
+def test_icehouse_adapter_unit_tests(icehouse):
+    python, site, deps, tree = icehouse
+    module = 'test_adapter_icehouse'
+    res = _run([python, '-m', 'testtools.run', module],
+               cwd=str(TOP / 'tests' / 'unit'),
+               extra_env=_icehouse_env(site, deps, tree, TOP))
+    out = res.stdout + res.stderr
+    ran = int(re.search(r'Ran (\d+) tests?', out).group(1))
+    defined = len(re.findall(r'^    def test_', (
+        TOP / 'tests' / 'unit' / (module + '.py')).read_text(), re.M))
+    assert ran == defined > 0 and re.search(r'^OK', out, re.M), out[-3000:]
+
+
+# -- privileged halves in a network namespace (root) --------------------------
+
+def _record(port_id, bridge):
+    from nova_lxc_contrail.port import Port
+    from tests.agent_double.samples import port_data
+    return Port(**port_data(port_id=port_id, ifname=bridge)).to_record()
+
+
+@pytest.mark.root
+def test_icehouse_rootwrap_runs_the_helper(icehouse, netns, tmp_path):
+    """nova's rootwrap call, end to end: icehouse's oslo.rootwrap, the
+    shipped filter (ports dir moved to the test's own), the installed
+    helper, a real bridge."""
+    from nova_lxc_contrail import netdev
+    python, site, deps, tree = icehouse
+    ports_dir = str(tmp_path / 'ports')
+    filters = tmp_path / 'rootwrap.d'
+    filters.mkdir()
+    shipped = (TOP / 'etc' / 'icehouse' / 'rootwrap.d' /
+               'contrail-bridge.filters').read_text()
+    (filters / 'contrail-bridge.filters').write_text(
+        shipped.replace('/var/lib/contrail/ports', ports_dir))
+    conf = tmp_path / 'rootwrap.conf'
+    conf.write_text('[DEFAULT]\nfilters_path=%s\nexec_dirs=%s\n'
+                    % (filters, site / 'bin'))
+    port_id = new_id()
+    bridge = 'br' + port_id[:11]
+    rootwrap = [python, '-c', 'from oslo.rootwrap.cmd import main; main()',
+                conf, 'contrail-bridge-helper']
+    env = _icehouse_env(site, deps, tree)
+    _run(rootwrap + ['plug', ports_dir, bridge],
+         input=json.dumps(_record(port_id, bridge)), extra_env=env)
+    state = netdev.link_state(bridge)
+    assert state.kind == 'bridge' and state.up and state.promisc
+    assert json.load(open(os.path.join(ports_dir, port_id)))['id'] == port_id
+    _run(rootwrap + ['unplug', ports_dir, bridge, port_id, 'tap' +
+                     port_id[:11]], extra_env=env)
+    assert netdev.link_state(bridge) is None and os.listdir(ports_dir) == []
+    refused = subprocess.run([str(c) for c in rootwrap + [
+        'plug', '/etc', bridge]], capture_output=True, text=True,
+        env=dict(os.environ, **env))
+    assert refused.returncode == 99 and 'Unauthorized' in refused.stderr
+
+
+@pytest.mark.root
+def test_privsep_daemon_plugs_with_cap_net_admin_only(netns, double,
+                                                      tmp_path):
+    os_vif_objects = pytest.importorskip('os_vif.objects')
+    from oslo_config import cfg
+    from oslo_privsep import priv_context
+    from nova_lxc_contrail import netdev
+    from nova_lxc_contrail import osvif
+    from nova_lxc_contrail import privsep
+    os_vif_objects.register_all()
+    cfg.CONF.register_opts(osvif.ContrailBridgePlugin.CONFIG_OPTS,
+                           group=privsep.GROUP)
+    overrides = dict(agent_protocol='rest', agent_rest_port=double.rest_port,
+                     ports_dir=str(tmp_path / 'ports'))
+    for name, value in overrides.items():
+        cfg.CONF.set_override(name, value, privsep.GROUP)
+    children = set(_children())
+    privsep.vif_plug.start(method=priv_context.Method.FORK)
+    plugin = osvif.ContrailBridgePlugin.load(privsep.PLUGIN_NAME)
+    try:
+        daemon, = set(_children()) - children
+        assert _effective_caps(daemon) == 1 << 12          # CAP_NET_ADMIN
+        port_id = new_id()
+        vif = os_vif_objects.vif.VIFBridge(
+            id=port_id, address='02:00:c0:00:02:05', plugin='contrail_bridge',
+            vif_name='tap' + port_id[:11], bridge_name='br' + port_id[:11],
+            network=os_vif_objects.network.Network(id=new_id()))
+        info = os_vif_objects.instance_info.InstanceInfo(
+            uuid=str(uuid.uuid4()), name='instance-00000001',
+            project_id=uuid.uuid4().hex)
+        plugin.plug(vif, info)
+        state = netdev.link_state(vif.bridge_name)
+        assert state.kind == 'bridge' and state.up and state.promisc
+        assert double.port(port_id)['system-name'] == vif.bridge_name
+        plugin.unplug(vif, info)
+        assert netdev.link_state(vif.bridge_name) is None
+        assert double.port(port_id) is None
+    finally:
+        plugin.bridges.stop()
+        privsep.vif_plug.stop()
+        for name in overrides:
+            cfg.CONF.clear_override(name, privsep.GROUP)
+
+
+def _children():
+    me = str(os.getpid())
+    for pid in os.listdir('/proc'):
+        try:
+            with open('/proc/%s/stat' % pid) as f:
+                if f.read().rsplit(')', 1)[1].split()[1] == me:
+                    yield int(pid)
+        except (IOError, OSError, IndexError, ValueError):
+            continue
+
+
+def _effective_caps(pid):
+    with open('/proc/%d/status' % pid) as f:
+        return int(re.search(r'^CapEff:\s*([0-9a-f]+)', f.read(), re.M)
+                   .group(1), 16)
