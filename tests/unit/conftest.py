@@ -4,6 +4,7 @@ from __future__ import absolute_import
 import pytest
 
 from nova_lxc_contrail import config
+from nova_lxc_contrail import netdev
 from nova_lxc_contrail.compat import cfg
 from nova_lxc_contrail.port import Port
 from tests.agent_double import AgentDouble
@@ -34,3 +35,17 @@ def conf(tmp_path):
     conf.set_override('ports_dir', str(tmp_path / 'ports'), config.GROUP)
     conf.set_override('agent_timeout', 10.0, config.GROUP)
     return conf
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    """Records the netlink calls (which need CAP_NET_ADMIN) instead of
+    making them: [('ensure'|'delete', device name), ...]."""
+    calls = []
+    monkeypatch.setattr(netdev, 'ensure_bridge',
+                        lambda name: calls.append(('ensure', name)))
+    monkeypatch.setattr(netdev, 'link_state', lambda name: None)
+    monkeypatch.setattr(netdev, 'delete_link',
+                        lambda name, kinds=('bridge',):
+                        calls.append(('delete', name)))
+    return calls

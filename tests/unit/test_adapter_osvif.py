@@ -15,23 +15,10 @@ pytest.importorskip('oslo_privsep')
 
 from oslo_config import cfg  # noqa: E402
 
-from nova_lxc_contrail import netdev  # noqa: E402
 from nova_lxc_contrail import osvif  # noqa: E402
 from nova_lxc_contrail import privsep  # noqa: E402
 from nova_lxc_contrail.exception import InvalidPort  # noqa: E402
 from tests.agent_double.samples import new_id  # noqa: E402
-
-
-@pytest.fixture
-def kernel(monkeypatch):
-    calls = []
-    monkeypatch.setattr(netdev, 'ensure_bridge',
-                        lambda name: calls.append(('ensure', name)))
-    monkeypatch.setattr(netdev, 'link_state', lambda name: None)
-    monkeypatch.setattr(netdev, 'delete_link',
-                        lambda name, kinds=('bridge',):
-                        calls.append(('delete', name)))
-    return calls
 
 
 @pytest.fixture

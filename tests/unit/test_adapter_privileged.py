@@ -10,23 +10,9 @@ import os
 
 import pytest
 
-from nova_lxc_contrail import netdev
 from nova_lxc_contrail import privileged
 
 pytestmark = pytest.mark.py27
-
-
-@pytest.fixture
-def kernel(monkeypatch):
-    """Records the netlink calls instead of making them."""
-    calls = []
-    monkeypatch.setattr(netdev, 'ensure_bridge',
-                        lambda name: calls.append(('ensure', name)))
-    monkeypatch.setattr(netdev, 'link_state', lambda name: None)
-    monkeypatch.setattr(netdev, 'delete_link',
-                        lambda name, kinds=('bridge',):
-                        calls.append(('delete', name)))
-    return calls
 
 
 @pytest.fixture
