@@ -69,8 +69,8 @@ def main():
             os.unlink(path)
     print("cycle = setup_container + clean_lxc_namespace + teardown_container"
           " (median of %d)" % CYCLES)
-    print("%-8s %12s %12s %12s %12s" % ("image", "detect ms", "setup ms",
-                                         "teardown ms", "cycle ms"))
+    print("%-8s %12s %12s %12s %12s"
+          % ("image", "detect ms", "setup ms", "teardown ms", "cycle ms"))
     for gib, (detect, setup, teardown, total) in sorted(results.items()):
         print("%-8s %12.3f %12.1f %12.1f %12.1f"
               % ("%d GiB" % gib, detect, setup, teardown, total))

@@ -1,7 +1,8 @@
-"""The partition table reader our patches add to nova is one file: the
+"""The modules our patches add to nova (the partition table reader and the
+in-root path resolver) and their nova unit tests are one file each: the
 icehouse and bookworm copies are byte-identical, added once and never
-modified by a later patch, and the shipped copy runs on this Python (the
-py2.7 stage runs it on 2.7, the icehouse compute nodes' Python)."""
+modified by a later patch, and the shipped copies run on this Python (the
+py2.7 stage runs them on 2.7, the icehouse compute nodes' Python)."""
 from __future__ import absolute_import
 
 import struct
@@ -11,11 +12,15 @@ import pytest
 from tests.lib import patchfiles
 
 MODULE = 'nova/virt/disk/parttable.py'
+ROOTPATH = 'nova/virt/disk/rootpath.py'
 # The same file under both series' paths.
 SHARED = [
     (MODULE, MODULE),
     ('nova/tests/virt/disk/test_parttable.py',
      'nova/tests/unit/virt/disk/test_parttable.py'),
+    (ROOTPATH, ROOTPATH),
+    ('nova/tests/virt/disk/test_rootpath.py',
+     'nova/tests/unit/virt/disk/test_rootpath.py'),
 ]
 
 
@@ -28,8 +33,8 @@ def test_copies_are_identical(icehouse, bookworm):
 
 
 @pytest.mark.parametrize('series, path', [
-    ('icehouse', SHARED[0][0]), ('icehouse', SHARED[1][0]),
-    ('bookworm', SHARED[0][1]), ('bookworm', SHARED[1][1])])
+    (series, pair[i]) for pair in SHARED
+    for i, series in enumerate(('icehouse', 'bookworm'))])
 def test_added_once_never_modified(series, path):
     assert len(patchfiles.touching(series, path)) == 1
 
@@ -56,3 +61,17 @@ def test_shipped_module_runs_on_this_python():
     with pytest.raises(parttable.PartitionOutOfRange):
         parttable.read_table(lambda offset, length: image[offset:offset +
                                                           length], 8192 * 512)
+
+
+def test_shipped_rootpath_runs_on_this_python(tmp_path):
+    rootpath = patchfiles.load_module('icehouse', ROOTPATH)
+    root = tmp_path / 'root'
+    (root / 'bin').mkdir(parents=True)
+    (root / 'bin' / 'init').write_bytes(b'\x7fELF')
+    (root / 'bin' / 'init').chmod(0o755)
+    (root / 'sbin').mkdir()
+    (root / 'sbin' / 'init').symlink_to('/bin/init')
+    (root / 'sbin' / 'loop').symlink_to('loop')
+    assert rootpath.check_executable(str(root), '/sbin/init') == '/bin/init'
+    with pytest.raises(rootpath.RootPathError):
+        rootpath.check_executable(str(root), '/sbin/loop')
