@@ -4,8 +4,8 @@ boot, EFI system, ext4 root on the rest), in one run, as root.
 
 One cycle is what nova does for a container: setup_container (read the
 table, choose the root partition, attach it with losetup --offset
---sizelimit, mount), clean_lxc_namespace (unmount), teardown_container
-(release the loop device). The 1 GiB image is the baseline: the 10 GiB /
+--sizelimit, mount, check the init inside the rootfs), clean_lxc_namespace
+(unmount), teardown_container (release the loop device). The 1 GiB image is the baseline: the 10 GiB /
 1 GiB ratio must stay near 1 (the time must not grow with the image), and
 a cycle should take < 100 ms.
 """
@@ -30,7 +30,8 @@ def cycle(api, model, path, rootfs_dir):
     t0 = time.perf_counter()
     table = api._read_partition_table(image)
     t1 = time.perf_counter()
-    device = api.setup_container(image, rootfs_dir, partition="auto")
+    device = api.setup_container(image, rootfs_dir, partition="auto",
+                                 init_path="/sbin/init")
     t2 = time.perf_counter()
     api.clean_lxc_namespace(rootfs_dir)
     api.teardown_container(rootfs_dir, device)

@@ -165,9 +165,10 @@ def _mkfs(path, fs, offset, size, tree, name):
                     "offset=%d,lazy_itable_init=0,lazy_journal_init=0" % offset,
                     path, "%dk" % (size // 1024))
             elif fs == "vfat":
-                run("mkfs.vfat", "--offset=%d" % (offset // 512), "-F",
-                    "32" if size >= 512 * MiB else "16", "-n",
-                    name[:11].upper(), path, size // 1024)
+                fat = 32 if size >= 512 * MiB else 16 if size >= 16 * MiB \
+                    else 12
+                run("mkfs.vfat", "--offset=%d" % (offset // 512), "-F", fat,
+                    "-n", name[:11].upper(), path, size // 1024)
                 run("mcopy", "-i", "%s@@%d" % (path, offset), marker, "::")
             else:
                 raise ValueError("no mkfs for %r" % fs)
