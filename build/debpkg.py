@@ -11,6 +11,7 @@
 """
 
 import email.utils
+import glob
 import gzip
 import hashlib
 import io
@@ -41,6 +42,33 @@ def no_git(tree):
     (changelog.gz in every package) and our commit id into pbr.json, so the
     packages would change with every commit of this project."""
     return {"GIT_CEILING_DIRECTORIES": str(Path(tree).resolve().parent)}
+
+
+def sdist_manifest(tree):
+    """Make TREE look like a release tarball to pbr: an egg-info SOURCES.txt
+    listing every file, unless it has one.
+
+    Without git (no_git), pbr takes the package data (non-.py files such as
+    nova's migrate.cfg or the overlay's .thrift) from SOURCES.txt; a tree
+    from `git archive` or our copy of the checkout has none. The egg-info
+    goes where setuptools looks: below [files] packages_root, named after
+    [metadata] name."""
+    import configparser
+    tree = Path(tree)
+    cfg = configparser.ConfigParser()
+    cfg.read(tree / "setup.cfg")
+    base = cfg.get("files", "packages_root", fallback=".").strip() or "."
+    name = re.sub(r"[^A-Za-z0-9.]+", "_", cfg.get("metadata", "name"))
+    manifest = tree / base / ("%s.egg-info" % name) / "SOURCES.txt"
+    if manifest.exists():
+        return manifest
+    files = sorted(str(p.relative_to(tree)) for p in tree.rglob("*")
+                   if (p.is_file() or p.is_symlink())
+                   and not {".pc", ".git", "debian", "__pycache__"} & set(
+                       p.relative_to(tree).parts) and p.suffix != ".pyc")
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text("\n".join(files) + "\n")
+    return manifest
 
 
 def run(cmd, what, log=None, **kw):
@@ -191,6 +219,50 @@ def install_docs(stage, package, copyright_text, changelog_text, native=False,
         shutil.copyfile(overrides, target)
 
 
+def copy_into(src, dest):
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+    else:
+        shutil.copy2(src, dest)
+
+
+def _resolve(pattern, bases, debian_dir, what):
+    if debian_dir and pattern.startswith("debian/"):
+        bases, pattern = [debian_dir], pattern[len("debian/"):]
+    for base in bases:
+        hits = sorted(glob.glob(str(Path(base) / pattern)))
+        if hits:
+            return [(Path(h), Path(h).relative_to(base)) for h in hits]
+    raise BuildError("%s: %s matches nothing (looked in %s)"
+                     % (what, pattern, ", ".join(str(b) for b in bases)))
+
+
+def dh_install(install_file, stage, bases, debian_dir=None):
+    """dh_install for the packages assembled here. Each line of INSTALL_FILE
+    (if it exists) is ``SRC [DIR]`` or, as dh-exec writes it, ``SRC => PATH``;
+    SRC is a glob looked up in BASES in order (``debian/...`` in DEBIAN_DIR
+    when given). Without DIR a file keeps its path relative to its base."""
+    install_file, stage = Path(install_file), Path(stage)
+    if not install_file.exists():
+        return
+    for line in install_file.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if "=>" in line:
+            src, dest = (s.strip() for s in line.split("=>"))
+            hits = _resolve(src, bases, debian_dir, install_file.name)
+            if len(hits) != 1:
+                raise BuildError("%s: %s must match one file" % (install_file.name, src))
+            copy_into(hits[0][0], stage / dest)
+            continue
+        src, _, dest_dir = line.partition(" ")
+        for path, rel in _resolve(src, bases, debian_dir, install_file.name):
+            copy_into(path, stage / dest_dir.strip() / path.name if dest_dir.strip()
+                      else stage / rel)
+
+
 def _walk(stage):
     for root, dirs, files in os.walk(stage):
         dirs.sort()
@@ -289,6 +361,7 @@ def py27_install(python, srcdir, root, env, log):
     Scripts get `#!/usr/bin/python2.7` (not the build venv's), the
     egg-info loses its -py2.7 suffix and nothing is byte-compiled (the
     package's postinst runs pycompile on the target)."""
+    sdist_manifest(srcdir)
     run([python, "setup.py", "install", "--root=%s" % root, "--prefix=/usr",
          "--install-layout=deb", "--no-compile", "--force"],
         "python2.7 setup.py install (%s)" % Path(srcdir).name, log=log,
@@ -305,17 +378,6 @@ def py27_install(python, srcdir, root, env, log):
             shutil.rmtree(junk)
         elif junk.exists():
             junk.unlink()
-    relocate_etc(root)
-
-
-def relocate_etc(root):
-    """setup.cfg data_files for etc/ land in usr/etc/ with prefix /usr: they
-    belong in /etc (the same rule debian/rules applies for bookworm)."""
-    root = Path(root)
-    usr_etc = root / "usr" / "etc"
-    if usr_etc.is_dir():
-        shutil.copytree(usr_etc, root / "etc", dirs_exist_ok=True)
-        shutil.rmtree(usr_etc)
 
 
 PY2_POSTINST = """\

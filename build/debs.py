@@ -44,7 +44,7 @@ from build import debpkg, deps, pins, repo, series as series_mod, sources
 from build.cache import TOP, cache_dir, work_dir
 from build.log import BuildError, progress
 
-RECIPE = 2                       # bump when a build recipe changes its output
+RECIPE = 3                       # bump when a build recipe changes its output
 DEB_BUILD_OPTIONS = "nocheck nodoc"
 NOVA_DEBIAN = TOP / "build" / "nova-debian"
 OVERLAY_DEBIAN = TOP / "debian"
@@ -255,6 +255,7 @@ def _overlay_tree(kind):
 
 def _build_overlay_py3(out):
     entry, parent, tree = _overlay_tree("overlay-py3")
+    debpkg.sdist_manifest(tree)
     build_deps(tree, "nova-lxc-contrail")
     dpkg_buildpackage(tree, out / "build.log")
     collect(parent, binary_packages(tree / "debian" / "control"), entry["version"], out)
@@ -331,6 +332,7 @@ def _build_overlay_py2(out):
         **debpkg.no_git(tree)), log=out / "build.log")
     for info in stage.glob("usr/lib/python2.7/dist-packages/*.egg-info"):
         (info / "SOURCES.txt").unlink(missing_ok=True)    # build paths, no use
+    debpkg.dh_install(tree / "debian" / ("%s.install" % fields["Package"]), stage, [tree])
     subst = {"python:Depends": py2_depends(stage, tree / "debian" / "pydist-overrides"),
              "misc:Depends": ""}
     for rel in ("Depends", "Recommends", "Suggests", "Enhances"):

@@ -14,7 +14,6 @@ the snippets dh_python2 and dh_installinit would have added at
 trusty's dpkg (1.17.5) cannot read xz control archives.
 """
 
-import glob
 import shutil
 from pathlib import Path
 
@@ -82,49 +81,9 @@ def control():
     return paras[0], paras[1:]
 
 
-def _resolve(pattern, root, tree):
-    """dh_install's lookup: the installed root first, then the source tree;
-    ``debian/X`` is our packaging data."""
-    if pattern.startswith("debian/"):
-        bases = [DATA]
-        pattern = pattern[len("debian/"):]
-    else:
-        bases = [root, tree]
-    for base in bases:
-        hits = sorted(glob.glob(str(Path(base) / pattern)))
-        if hits:
-            return [(Path(h), Path(h).relative_to(base)) for h in hits]
-    raise BuildError("build/nova-debian/icehouse: %s matches nothing (looked in %s)"
-                     % (pattern, ", ".join(str(b) for b in bases)))
-
-
-def _copy(src, dest):
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
-    else:
-        shutil.copy2(src, dest)
-
-
 def stage_package(name, stage, root, tree):
     """Fill STAGE with package NAME's files; return its maintainer scripts."""
-    install = DATA / ("%s.install" % name)
-    for line in (install.read_text().splitlines() if install.exists() else []):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        if "=>" in line:
-            src, dest = (s.strip() for s in line.split("=>"))
-            hits = _resolve(src, root, tree)
-            if len(hits) != 1:
-                raise BuildError("%s: %s must match one file" % (install.name, src))
-            _copy(hits[0][0], stage / dest)
-            continue
-        src, _, dest_dir = line.partition(" ")
-        for path, rel in _resolve(src, root, tree):
-            target = (stage / dest_dir.strip() / path.name) if dest_dir.strip() \
-                else stage / rel
-            _copy(path, target)
+    debpkg.dh_install(DATA / ("%s.install" % name), stage, [root, tree], debian_dir=DATA)
     dirs = DATA / ("%s.dirs" % name)
     for line in (dirs.read_text().split() if dirs.exists() else []):
         (stage / line).mkdir(parents=True, exist_ok=True)
@@ -132,14 +91,14 @@ def stage_package(name, stage, root, tree):
         (p, p.name.split(".")[1]) for p in DATA.glob("%s.*.logrotate" % name)]
     for rotate, target in rotates:
         if rotate.exists():
-            _copy(rotate, stage / "etc" / "logrotate.d" / target)
+            debpkg.copy_into(rotate, stage / "etc" / "logrotate.d" / target)
     snippets = {}
     if any(stage.glob("usr/lib/python2.7/dist-packages/*")):
         for script, text in debpkg.py2_scripts(name).items():
             snippets.setdefault(script, []).append(text.split("\n", 2)[2])
     upstart = DATA / ("%s.upstart" % name)
     if upstart.exists():
-        _copy(upstart, stage / "etc" / "init" / ("%s.conf" % name))
+        debpkg.copy_into(upstart, stage / "etc" / "init" / ("%s.conf" % name))
         snippets.setdefault("postinst", []).append(UPSTART_POSTINST.format(job=name))
         snippets.setdefault("prerm", []).append(UPSTART_PRERM.format(job=name))
     scripts = {}
