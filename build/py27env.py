@@ -4,7 +4,8 @@ Two flavors of virtualenv, each described by a requirements file in
 ``build/py27/``: ``core`` (the overlay core's tests under 2.7,
 ``requirements-core.txt``) and ``icehouse`` (nova 2014.1.5's unit tests,
 ``icehouse-requirements.txt``: the complete frozen set, installed with
-``--no-deps``).
+``--no-deps`` from a wheelhouse in the cache that is filled once, so a venv
+for changed pins builds offline from what is already there).
 
 The interpreter is ``python2.7`` from PATH when it really runs (probed with
 ``import sys, ssl, ctypes, sqlite3, zlib``; a failing pyenv shim is skipped).
@@ -29,7 +30,11 @@ requirements file, the interpreter (version and path) and this recipe: a
 changed pin builds a new venv, an unchanged one is found at once. It is built
 in its own directory and published by atomically replacing that symlink
 (venvs hold absolute paths, so the directory itself is never renamed); an
-interrupted build is never published and is removed by the next one.
+interrupted build is never published and is removed by the next one. pip's
+caches, the wheelhouse and the build logs live in ``<cache>/py27`` too.
+
+``python3 -m build.py27env [--flavor core|icehouse]`` prints the venv's
+python; ``run_icehouse_tests(tree, test_ids)`` runs nova's tests with it.
 """
 
 import argparse
