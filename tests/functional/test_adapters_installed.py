@@ -108,6 +108,25 @@ def test_os_vif_loads_the_installed_plugin(bookworm_venv, tmp_path):
     assert found['caps'] == [12]                         # CAP_NET_ADMIN
 
 
+def test_nova_and_the_core_name_bridges_alike(tmp_path):
+    """The bridge nova 26 (with the series) puts into the VIFBridge is the
+    one the core would name for the port."""
+    tree, _report = series_mod.apply('bookworm', dest=tmp_path / 'trees')
+    found = _probe(PY3, '''
+        import json, uuid
+        from nova.network import model, os_vif_util
+        from nova_lxc_contrail import names
+        pairs = []
+        for devname in (None, ('tap%s' % uuid.uuid4())[:14]):
+            vif = model.VIF(id=str(uuid.uuid4()), devname=devname)
+            pairs.append((os_vif_util._get_contrail_bridge_name(vif),
+                          names.bridge_name(vif['id'], devname)))
+        print(json.dumps(pairs))
+        ''', tmp_path, extra_env={
+        'PYTHONPATH': os.pathsep.join([str(tree), str(TOP / 'overlay')])})
+    assert len(found) == 2 and all(a == b for a, b in found), found
+
+
 # -- icehouse -----------------------------------------------------------------
 
 def _core_pins(*names):

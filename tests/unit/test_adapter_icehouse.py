@@ -36,6 +36,7 @@ from nova.openstack.common import processutils  # noqa: E402
 from nova import utils  # noqa: E402
 
 from nova_lxc_contrail import config  # noqa: E402
+from nova_lxc_contrail import names  # noqa: E402
 from nova_lxc_contrail.port import Port  # noqa: E402
 from tests.agent_double import AgentDouble  # noqa: E402
 
@@ -109,6 +110,8 @@ class IcehouseAdapterTestCase(unittest.TestCase):
         port = Port.from_record(json.loads(kwargs['process_input']))
         self.assertEqual((vif['id'], bridge, INSTANCE['uuid']),
                          (port.port_id, port.ifname, port.instance_id))
+        # nova's rule (the patch) and the core's name the same bridge
+        self.assertEqual(bridge, names.bridge_name(vif['id'], vif['devname']))
         held = self.double.port(vif['id'])
         self.assertEqual(bridge, held['system-name'])
         self.assertEqual(1, held['type'])                # NameSpacePort
