@@ -29,12 +29,14 @@ time and compares.
 """
 
 import fcntl
+import functools
 import filecmp
 import hashlib
 import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -59,6 +61,13 @@ KEEP = 2                         # cached builds kept per kind
 
 
 # -- helpers ----------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _work(sub):
+    """work_dir(SUB), checked once: its write probe (a fixed file name) races
+    when two build threads check the same directory at once."""
+    return work_dir(sub)
+
 
 def _key(inputs):
     blob = json.dumps(inputs, sort_keys=True, default=str).encode()
@@ -96,7 +105,7 @@ def fresh_dir(path):
 def cached(kind, inputs, builder, force=False):
     """The .debs of KIND built from INPUTS, built by BUILDER(out) if absent."""
     key = _key([RECIPE, inputs])
-    store = work_dir("debs/cache") / ("%s-%s" % (kind, key))
+    store = _work("debs/cache") / ("%s-%s" % (kind, key))
     if (store / "DONE").exists() and not force:
         progress(kind, "inputs unchanged: reusing %s" % store.name)
         return sorted(store.glob("*.deb"))
@@ -119,9 +128,13 @@ def _prune(parent, kind, keep):
         shutil.rmtree(old, ignore_errors=True)
 
 
+_APT = threading.Lock()          # one apt-get at a time (dpkg's lock)
+
+
 def build_deps(tree, what):
     try:
-        deps.ensure_build_deps(tree)
+        with _APT:
+            deps.ensure_build_deps(tree)
     except BuildError as exc:
         raise BuildError("cannot install the build dependencies of %s: %s" % (what, exc))
 
@@ -191,7 +204,7 @@ def bookworm_nova_inputs():
 def _build_bookworm_nova(out):
     pin = pins.series_pins("bookworm")
     entry = bookworm_entry()
-    parent = fresh_dir(work_dir("debs/build") / "nova-bookworm")
+    parent = fresh_dir(_work("debs/build") / "nova-bookworm")
     tree = parent / ("nova-%s" % pin["upstream_version"])
     series_mod.apply("bookworm", tree)
     # the sdist's pbr ChangeLog would become a 580 KB changelog.gz in every package
@@ -248,7 +261,7 @@ def copy_overlay(dest, epoch):
 
 def _overlay_tree(kind):
     entry = overlay_entry()
-    parent = fresh_dir(work_dir("debs/build") / kind)
+    parent = fresh_dir(_work("debs/build") / kind)
     tree = parent / ("%s-%s" % (entry["source"], debpkg.upstream_version(entry["version"])))
     return entry, parent, copy_overlay(tree, entry["epoch"])
 
@@ -381,6 +394,7 @@ def build(series, force=False):
     """Build SERIES into dist/SERIES; return the list of .debs published."""
     pins.series_pins(series)
     deps.ensure(["base", "packaging"])
+    _work("debs/cache"), _work("debs/build")      # before any thread
     with lock():
         epochs = [overlay_entry()["epoch"]]
         if series == "bookworm":
