@@ -24,8 +24,8 @@ packaging data, the recipe): a change to overlay/ rebuilds only our own
 package, and an unchanged tree rebuilds nothing. ``SOURCE_DATE_EPOCH``
 comes from each changelog's top entry (dpkg-buildpackage does this itself;
 the dpkg-deb assembly does it here), so the same inputs give the same bytes:
-``build(series, check_reproducible=True)`` rebuilds everything a second
-time and compares.
+``check_reproducible(series)`` (``build.cli debs --check-reproducible``)
+builds everything a second time and compares.
 """
 
 import fcntl
@@ -231,9 +231,11 @@ def overlay_files():
                               "--others", "--exclude-standard"],
                              capture_output=True, check=True)
         names = [n for n in res.stdout.decode().split("\0") if n]
-    else:
+    else:                       # not a git checkout: leave out what git would ignore
+        junk = {".git", "__pycache__", ".pytest_cache", ".hypothesis", ".eggs"}
         names = [str(p.relative_to(TOP)) for p in TOP.rglob("*")
-                 if p.is_file() and "__pycache__" not in p.parts]
+                 if p.is_file() and not junk & set(p.parts) and p.suffix != ".pyc"
+                 and not any(part.endswith(".egg-info") for part in p.parts)]
     return sorted(n for n in names if not n.startswith(NOT_OVERLAY)
                   and (TOP / n).is_file())
 

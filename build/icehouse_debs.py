@@ -26,9 +26,11 @@ PY_DEPENDS = "python (>= 2.7), python (<< 2.8)"
 NO_NETWORK = {"http_proxy": "http://127.0.1.1:9/", "https_proxy": "http://127.0.1.1:9/"}
 
 UPSTART_POSTINST = """\
-if [ -e "/etc/init/{job}.conf" ]; then
-\t# invoke-rc.d runs upstart jobs on trusty and honours policy-rc.d
-\tinvoke-rc.d {job} start || exit $?
+if [ "$1" = configure ] || [ "$1" = abort-upgrade ]; then
+\tif [ -e "/etc/init/{job}.conf" ]; then
+\t\t# invoke-rc.d runs upstart jobs on trusty and honours policy-rc.d
+\t\tinvoke-rc.d {job} start || exit $?
+\tfi
 fi
 """
 UPSTART_PRERM = """\
