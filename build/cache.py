@@ -7,6 +7,7 @@ trees (unpacked sources, build trees) live in ``NLC_WORK`` (default
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 from build.log import BuildError
@@ -18,9 +19,9 @@ def _writable_dir(path, what):
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-probe"
-        probe.write_bytes(b"")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
         raise BuildError("%s %s is not writable: %s" % (what, path, exc.strerror))
     return path
