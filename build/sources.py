@@ -184,7 +184,17 @@ def is_git_repo(path):
 
 
 def git_archive(repo, ref, into, paths=()):
-    """Extract REF of the nova git repository REPO into INTO."""
+    """Extract REF of the nova git repository REPO into INTO (only PATHS, of
+    those that exist at REF, when PATHS are given)."""
+    if paths:
+        res = subprocess.run(["git", "-C", str(repo), "ls-tree", "-r", "--name-only",
+                              ref, "--", *paths], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise BuildError("git ls-tree %s of %s failed: %s"
+                             % (ref, repo, (res.stderr.strip().splitlines() or ["?"])[-1]))
+        paths = res.stdout.split()
+        if not paths:
+            return
     arch = subprocess.Popen(["git", "-C", str(repo), "archive", ref, "--", *paths],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     tar = subprocess.run(["tar", "-x", "-C", str(into)], stdin=arch.stdout,
