@@ -491,8 +491,8 @@ def main(args):
             print("%s: %d .debs identical in two builds, %d different"
                   % (series, same, len(differ)))
             for name, what in differ.items():
-                print("  %s differs: %s%s" % (name, "; ".join(what[:5]),
-                                             " ..." if len(what) > 5 else ""))
+                more = " ..." if len(what) > 5 else ""
+                print("  %s differs: %s%s" % (name, "; ".join(what[:5]), more))
             status = status or bool(differ)
             continue
         dist, debs = build(series, force=args.force)

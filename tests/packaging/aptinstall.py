@@ -59,8 +59,8 @@ def run(cmd, check=True):
     res = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     if check and res.returncode != 0:
         tail = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
-        raise AptError("%s failed (exit %d): %s" % (" ".join(cmd[:3]), res.returncode,
-                                                   " | ".join(tail[-3:])))
+        raise AptError("%s failed (exit %d): %s"
+                       % (" ".join(cmd[:3]), res.returncode, " | ".join(tail[-3:])))
     return res
 
 
@@ -182,8 +182,8 @@ def leftovers(files):
                 continue
             p = Path(path)
             if p.is_dir() and not p.is_symlink():
-                left.append("%s: directory %s (%d entries)" % (name, path,
-                                                              len(list(p.iterdir()))))
+                entries = len(list(p.iterdir()))
+                left.append("%s: directory %s (%d entries)" % (name, path, entries))
             elif p.exists() or p.is_symlink():
                 left.append("%s: %s" % (name, path))
     return left

@@ -6,7 +6,6 @@ unpacked with dpkg-deb -x. Needs NOVA_SOURCE (the icehouse tree).
 """
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
