@@ -20,7 +20,7 @@ icehouse
 
 Each set of .debs is cached under ``.work/debs/cache/<kind>-<key>``, where
 the key hashes exactly its inputs (pins, our patches, changelog entry and
-packaging data, the recipe): a change to overlay/ rebuilds only our own
+packaging data, the build code itself): a change to overlay/ rebuilds only our own
 package, and an unchanged tree rebuilds nothing. ``SOURCE_DATE_EPOCH``
 comes from each changelog's top entry (dpkg-buildpackage does this itself;
 the dpkg-deb assembly does it here), so the same inputs give the same bytes:
@@ -46,7 +46,8 @@ from build import debpkg, deps, pins, repo, series as series_mod, sources
 from build.cache import TOP, cache_dir, work_dir
 from build.log import BuildError, progress
 
-RECIPE = 3                       # bump when a build recipe changes its output
+# The recipe is part of every cache key: the code that builds the packages
+RECIPE = ("debs.py", "debpkg.py", "icehouse_debs.py", "series.py")
 DEB_BUILD_OPTIONS = "nocheck nodoc"
 NOVA_DEBIAN = TOP / "build" / "nova-debian"
 OVERLAY_DEBIAN = TOP / "debian"
@@ -104,7 +105,7 @@ def fresh_dir(path):
 
 def cached(kind, inputs, builder, force=False):
     """The .debs of KIND built from INPUTS, built by BUILDER(out) if absent."""
-    key = _key([RECIPE, inputs])
+    key = _key([_tree_digests(TOP / "build", RECIPE), inputs])
     store = _work("debs/cache") / ("%s-%s" % (kind, key))
     if (store / "DONE").exists() and not force:
         progress(kind, "inputs unchanged: reusing %s" % store.name)
@@ -241,8 +242,11 @@ def overlay_files():
 
 
 def overlay_inputs(flavor):
-    return {"flavor": flavor, "files": _tree_digests(TOP, overlay_files()),
-            "pbr": PBR_PY27 if flavor == "python2" else None}
+    inputs = {"flavor": flavor, "files": _tree_digests(TOP, overlay_files())}
+    if flavor == "python2":
+        from build import py27env
+        inputs.update(pbr=PBR_PY27, python=py27env.venv_path("core")[0].name)
+    return inputs
 
 
 def overlay_entry():

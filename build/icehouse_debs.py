@@ -47,8 +47,10 @@ def entry():
 
 def inputs(source=None):
     """What the packages are made of (the cache key of build/debs.py)."""
+    from build import py27env
     src = sources._icehouse_source(source)
     return {"pins": pins.series_pins("icehouse"),
+            "python": py27env.venv_path("icehouse")[0].name,
             "patches": [(p.name, sources.sha256_file(p.path))
                         for p in pins.patch_series("icehouse")],
             "packaging": {p.name: sources.sha256_file(p)

@@ -82,6 +82,14 @@ def installed_versions(names):
             if s.startswith("ii")}
 
 
+def present():
+    """Every package dpkg has any trace of (installed, unpacked, half-done,
+    configuration files left)."""
+    res = run(["dpkg-query", "-W", "-f", "${Package}\t${db:Status-Abbrev}\n"])
+    return {p for p, s in (ln.split("\t") for ln in res.stdout.splitlines())
+            if len(s) > 1 and s[1] != "n"}
+
+
 def _new_packages(apt_output):
     """The block "The following NEW packages will be installed:" of apt."""
     names, inside = [], False
@@ -129,6 +137,7 @@ def install(series="bookworm", packages=None, dist=None):
         dist, _debs = debs.build(series)
     inst = Installation(Path(dist), list(packages or PACKAGES[series]))
     inst.policy_rc_added = _policy_rc()
+    before = present()
     try:
         SOURCES.write_text((Path(dist) / repo.LIST_NAME).read_text())
         PREFS.write_text((Path(dist) / repo.PREF_NAME).read_text())
@@ -145,6 +154,9 @@ def install(series="bookworm", packages=None, dist=None):
         for name in inst.ours:
             inst.files[name] = run(["dpkg", "-L", name]).stdout.splitlines()
     except BaseException:
+        # apt may have unpacked part of the set before failing: take away
+        # whatever is new since we started
+        inst.new = inst.new or sorted(present() - before)
         uninstall(inst)
         raise
     return inst
