@@ -9,9 +9,11 @@ remove them again: for tests/packaging and the end-to-end tests.
 ``/etc/apt/sources.list.d/nova-lxc-contrail-test.list`` and
 ``/etc/apt/preferences.d/nova-lxc-contrail-test.pref``), updates apt's lists
 for that source only, and runs ``apt-get install`` of the packages, noting
-exactly which packages apt newly installed. ``uninstall()`` purges those,
-removes the two files and the repository's lists, and returns what the
-purged packages left behind (files of their ``dpkg -L`` that still exist).
+exactly which packages apt newly installed. ``uninstall()`` purges those
+(less the ones build/apt/*.txt wants on this machine anyway), removes the
+two files and the repository's lists, and returns what our purged packages
+left behind (files of their ``dpkg -L`` that still exist). apt waits for
+dpkg's lock when other work holds it.
 
 No postinst may start a daemon here: when the machine has no
 /usr/sbin/policy-rc.d, one that denies every start (exit 101, as Debian's
@@ -26,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from build import repo
+from build import deps, repo
 
 SOURCES = Path("/etc/apt/sources.list.d/nova-lxc-contrail-test.list")
 PREFS = Path("/etc/apt/preferences.d/nova-lxc-contrail-test.pref")
@@ -34,6 +36,8 @@ POLICY_RC = Path("/usr/sbin/policy-rc.d")
 LISTS = Path("/var/lib/apt/lists")
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
        "DEBIAN_FRONTEND": "noninteractive", "HOME": os.environ.get("HOME", "/root")}
+# other work on the machine may hold dpkg's lock for a while: wait for it
+WAIT_LOCK = ["-o", "DPkg::Lock::Timeout=900"]
 PACKAGES = {"bookworm": ["nova-compute-lxc", "python3-nova-lxc-contrail"],
             "icehouse": ["nova-compute-lxc", "python-nova-lxc-contrail"]}
 
@@ -47,7 +51,7 @@ class Installation:
     dist: Path
     packages: list                      # what was asked for
     new: list = field(default_factory=list)        # what apt newly installed
-    ours: list = field(default_factory=list)       # new packages from dist/
+    ours: list = field(default_factory=list)       # installed packages from dist/
     versions: dict = field(default_factory=dict)   # package -> installed version
     files: dict = field(default_factory=dict)      # our package -> dpkg -L
     output: str = ""
@@ -124,7 +128,8 @@ def _list_files(dist):
 
 def update_lists(sources_file):
     """apt-get update for one sources file, leaving the other lists alone."""
-    run(["apt-get", "update", "-q", "-o", "Dir::Etc::SourceList=%s" % sources_file,
+    run(["apt-get", *WAIT_LOCK, "update", "-q",
+         "-o", "Dir::Etc::SourceList=%s" % sources_file,
          "-o", "Dir::Etc::SourceParts=-", "-o", "APT::Get::List-Cleanup=0"])
 
 
@@ -142,15 +147,17 @@ def install(series="bookworm", packages=None, dist=None):
         SOURCES.write_text((Path(dist) / repo.LIST_NAME).read_text())
         PREFS.write_text((Path(dist) / repo.PREF_NAME).read_text())
         update_lists(SOURCES)
-        res = run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
+        res = run(["apt-get", *WAIT_LOCK, "install", "-y", "-q", "--no-install-recommends",
                    "-o", "Dpkg::Options::=--force-confdef",
                    "-o", "Dpkg::Options::=--force-confold", *inst.packages])
         inst.output = res.stdout
         inst.new = _new_packages(res.stdout)
         offered = dist_packages(dist)
-        inst.versions = installed_versions(sorted(set(inst.new) | set(inst.packages)))
-        inst.ours = sorted(p for p in inst.new if p in offered
-                           and inst.versions.get(p) == offered[p])
+        inst.versions = installed_versions(sorted(set(inst.new) | set(inst.packages)
+                                                  | set(offered)))
+        # ours: every package of the repository now installed at its version
+        # (also one a interrupted earlier run left behind: it goes too)
+        inst.ours = sorted(p for p in offered if inst.versions.get(p) == offered[p])
         for name in inst.ours:
             inst.files[name] = run(["dpkg", "-L", name]).stdout.splitlines()
     except BaseException:
@@ -167,8 +174,12 @@ def uninstall(inst):
     if inst.removed:
         return []
     try:
-        if inst.new:
-            run(["apt-get", "purge", "-y", "-q", *inst.new])
+        # what the project's own areas want installed (build/apt/*.txt, e.g.
+        # libvirt for the functional tests) stays; the rest goes
+        wanted = set(deps.wanted())
+        purge = sorted(set(inst.ours) | {p for p in inst.new if p not in wanted})
+        if purge:
+            run(["apt-get", *WAIT_LOCK, "purge", "-y", "-q", *purge])
     finally:
         for path in [SOURCES, PREFS] + _list_files(inst.dist):
             if path.exists():

@@ -8,7 +8,6 @@ checks that nothing of the packages is left (the fixture purges anyway).
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,11 +19,22 @@ pytestmark = pytest.mark.root
 PY3_DIST = Path("/usr/lib/python3/dist-packages")
 
 
+_FAILED = []
+
+
 @pytest.fixture(scope="module")
 def inst(bookworm_dist):
+    """One installation for the module; a failed install is not retried by
+    every test (pytest would call a failing fixture again for each)."""
     if os.geteuid() != 0:
         pytest.skip("SKIPPED (needs root): installs packages with apt")
-    inst = aptinstall.install("bookworm", dist=bookworm_dist)
+    if _FAILED:
+        pytest.fail("the installation failed: %s" % _FAILED[0], pytrace=False)
+    try:
+        inst = aptinstall.install("bookworm", dist=bookworm_dist)
+    except aptinstall.AptError as exc:
+        _FAILED.append(exc)
+        raise
     yield inst
     aptinstall.uninstall(inst)
 
@@ -146,4 +156,3 @@ def test_purge_removes_everything(inst):
     still = aptinstall.installed_versions(sorted(files))
     assert still == {}
     assert not aptinstall.SOURCES.exists() and not aptinstall.PREFS.exists()
-    assert sys.version_info >= (3,)          # the checks above ran on Debian's python3
