@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 from build import debpkg, pins, series as series_mod, sources
+from build.cache import work_dir
 from build.log import BuildError, progress
 
 DATA = Path(__file__).resolve().parent / "nova-debian" / "icehouse"
@@ -129,13 +130,13 @@ def _modes():
 
 def build_into(out, source=None):
     """Build the icehouse nova packages into OUT."""
-    from build import debs, py27env
+    from build import py27env
     ent = entry()
     version, upstream = ent["version"], debpkg.upstream_version(ent["version"])
     if upstream != pins.series_pins("icehouse")["upstream_version"]:
         raise BuildError("build/nova-debian/icehouse/changelog: %s is not nova %s"
                          % (version, pins.series_pins("icehouse")["upstream_version"]))
-    parent = debs._work("debs/build") / "nova-icehouse"
+    parent = work_dir("debs/build") / "nova-icehouse"
     if parent.exists():
         shutil.rmtree(parent)
     tree = parent / ("nova-%s" % upstream)
