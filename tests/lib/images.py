@@ -120,6 +120,39 @@ def make_rootfs(root, init=Script(INIT_SCRIPT), init_path=INIT, files=None):
     return root
 
 
+# A networked guest (tests/e2e): rcS configures lo and eth0 with the address
+# in /etc/nlc/address and leaves /var/log/nlc-ready; the init runs it and
+# stays up as pid 1, either this script or busybox's own init (inittab).
+RCS = "/etc/nlc/rcS"
+READY = "/var/log/nlc-ready"
+RCS_SCRIPT = """#!/bin/sh
+address=$(cat /etc/nlc/address)
+ip link set lo up && ip addr add "$address" dev eth0 && ip link set eth0 up
+echo "ready $address rc=$?" > %s
+""" % READY
+NET_INIT_SCRIPT = """#!/bin/sh
+%s
+trap 'exit 0' TERM
+while :; do sleep 3600 & wait $!; done
+""" % RCS
+
+
+def make_net_rootfs(root, address, init="script", init_path=INIT):
+    """A busybox root filesystem in ROOT whose init gives eth0 ADDRESS (CIDR,
+    e.g. "198.51.100.11/24") and stays up. init: "script" (a shell script
+    at init_path) or "busybox" (init_path an absolute symlink to
+    /bin/busybox, which runs rcS from /etc/inittab)."""
+    files = {RCS: Script(RCS_SCRIPT), "/etc/nlc/address": address + "\n"}
+    if init == "busybox":
+        files["/etc/inittab"] = "::sysinit:%s\n" % RCS
+        return make_rootfs(root, init=Symlink(BUSYBOX), init_path=init_path,
+                           files=files)
+    if init != "script":
+        raise ValueError("unknown init %r" % init)
+    return make_rootfs(root, init=Script(NET_INIT_SCRIPT), init_path=init_path,
+                       files=files)
+
+
 def _mbr_script(parts):
     lines = ["label: dos"]
     extended = False

@@ -1,0 +1,117 @@
+"""The agent double's forwarding (tests/agent_double/forwarding.py), on its
+own and fast: port bridges made by the driver core's netdev, registered over
+the double's REST API, "containers" as network namespaces with one end of a
+veth each (what libvirt-lxc does), pings with busybox. Root only.
+
+Net A has two ports, net B one whose address is in net A's subnet, so only
+the forwarding (not the addressing) keeps it out.
+"""
+
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+from pyroute2 import IPRoute, NetNS
+from pyroute2 import netns as pyroute2_netns
+
+from nova_lxc_contrail import netdev
+from nova_lxc_contrail.agent.rest import RestClient
+from nova_lxc_contrail.port import Port
+from tests.agent_double import AgentDouble
+from tests.agent_double.forwarding import Forwarding
+from tests.functional.bridge_helpers import inside_new_netns
+
+pytestmark = pytest.mark.root
+NET_A, NET_B = str(uuid.uuid4()), str(uuid.uuid4())
+PORTS = [("c1", NET_A, "198.51.100.1"), ("c2", NET_A, "198.51.100.2"),
+         ("c3", NET_B, "198.51.100.3")]
+
+
+def ping(ns, address, count=2):
+    return subprocess.run(["ip", "netns", "exec", ns, shutil.which("busybox"),
+                           "ping", "-c", str(count), "-W", "1", address],
+                          capture_output=True, text=True, timeout=30).returncode
+
+
+@pytest.fixture
+def world():
+    if os.geteuid() != 0 or not shutil.which("busybox"):
+        pytest.skip("SKIPPED (needs root and busybox): network namespaces")
+    tag = uuid.uuid4().hex[:6]
+    containers = {}
+    with inside_new_netns() as host_ns:
+        double = AgentDouble(netns=host_ns).start()
+        forwarding = Forwarding(double)
+        client = RestClient(port=double.rest_port)
+        try:
+            for name, net, address in PORTS:
+                ns = "nlc-fwd-%s-%s" % (name, tag)
+                pyroute2_netns.create(ns)
+                containers[name] = ns
+                port = Port(port_id=str(uuid.uuid4()), instance_id=str(uuid.uuid4()),
+                            network_id=net, project_id=str(uuid.uuid4()),
+                            mac="02:00:00:00:00:0%s" % name[1], ips=[address],
+                            devname="tap" + uuid.uuid4().hex[:11])
+                netdev.ensure_bridge(port.ifname)
+                attach(port.ifname, ns, address)
+                client.add_port(port)
+                containers[name + "-port"] = port
+            yield double, forwarding, client, containers
+        finally:
+            client.close()
+            double.stop()
+            for ns in [v for k, v in containers.items() if "-" not in k]:
+                pyroute2_netns.remove(ns)
+
+
+def attach(bridge, ns, address):
+    """A veth from the bridge into namespace ns, with address on eth0."""
+    host = "vh" + uuid.uuid4().hex[:8]
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=host, kind="veth", peer="eth0")
+        ipr.link("set", index=ipr.link_lookup(ifname=host)[0], state="up",
+                 master=ipr.link_lookup(ifname=bridge)[0])
+        ipr.link("set", index=ipr.link_lookup(ifname="eth0")[0], net_ns_fd=ns)
+    with NetNS(ns) as inside:
+        index = inside.link_lookup(ifname="eth0")[0]
+        inside.addr("add", index=index, address=address, prefixlen=24)
+        inside.link("set", index=index, state="up")
+
+
+def test_same_network_reaches_other_networks_do_not(world):
+    double, forwarding, _client, c = world
+    port1, port2, port3 = c["c1-port"], c["c2-port"], c["c3-port"]
+    assert forwarding.members(NET_A) == sorted([port1.ifname, port2.ifname])
+    assert forwarding.members(NET_B) == [port3.ifname]
+    assert ping(c["c1"], "198.51.100.2") == 0
+    assert ping(c["c2"], "198.51.100.1") == 0
+    assert ping(c["c3"], "198.51.100.1") != 0
+    assert ping(c["c1"], "198.51.100.3") != 0
+    # the double forwards through nothing but tc: no device of its own,
+    # so each port bridge is RUNNING only through its own container
+    assert all(double.is_active(p.port_id) for p in (port1, port2, port3))
+
+
+def test_unicast_needs_the_promiscuous_bridge(world):
+    """Without promiscuous mode the bridge passes up broadcasts only: ARP
+    still resolves, the echo requests (unicast) never reach the vrouter."""
+    _double, _forwarding, _client, c = world
+    bridge = c["c1-port"].ifname
+    subprocess.run(["ip", "link", "set", bridge, "promisc", "off"], check=True)
+    assert not netdev.link_state(bridge).promisc
+    assert ping(c["c1"], "198.51.100.2") != 0
+    netdev.ensure_bridge(bridge)            # the driver's repair: promisc on
+    assert netdev.link_state(bridge).promisc
+    assert ping(c["c1"], "198.51.100.2") == 0
+
+
+def test_delete_unjoins(world):
+    _double, forwarding, client, c = world
+    port1, port2 = c["c1-port"], c["c2-port"]
+    client.delete_port(port2.port_id)
+    assert forwarding.members(NET_A) == [port1.ifname]
+    assert ping(c["c1"], "198.51.100.2", count=1) != 0
+    client.add_port(port2)                  # the agent gets it again
+    assert ping(c["c1"], "198.51.100.2") == 0
