@@ -525,9 +525,17 @@ def run_icehouse_tests(tree, test_ids, pbr_version=None):
                PBR_VERSION=pbr_version or _tree_version(tree))
     progress("py27", "running %d icehouse test ids in %s" % (len(test_ids), tree))
     t0 = time.monotonic()
-    run = subprocess.run([python, "-m", "nova.openstack.common.lockutils",
-                          python, "-m", "subunit.run"] + list(test_ids),
-                         cwd=tree, env=env, capture_output=True)
+    with tempfile.TemporaryDirectory(prefix="nova-egg-info.") as egg_base:
+        # nova's entry points (API extensions, stevedore-loaded drivers), as
+        # tox's usedevelop provides them, without writing into the tree
+        if (Path(tree) / "setup.py").exists():
+            _run([python, "setup.py", "-q", "egg_info", "--egg-base", egg_base],
+                 "setup.py egg_info in %s" % tree, cwd=tree, env=env)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [egg_base,
+                                                              env.get("PYTHONPATH")]))
+        run = subprocess.run([python, "-m", "nova.openstack.common.lockutils",
+                              python, "-m", "subunit.run"] + list(test_ids),
+                             cwd=tree, env=env, capture_output=True)
     stats = subunit("subunit-stats", run.stdout).stdout.decode(errors="replace")
     counts = {k.lower(): int(v) for k, v in
               re.findall(r"^(\w+) tests:\s+(\d+)", stats, re.M)}

@@ -164,11 +164,16 @@ def test_icehouse_venv_has_the_sqlite_legacy_alter_hook():
 
 
 def test_run_icehouse_tests_counts_from_the_subunit_stream(tmp_path):
-    """A tree shaped like nova's (our own stand-in modules, no nova code)."""
+    """A tree shaped like nova's (our own stand-in modules, no nova code):
+    counts, failure output, and nova's entry points visible as with tox."""
     for pkg in ("nova", "nova/openstack", "nova/openstack/common", "nova/tests"):
         (tmp_path / pkg).mkdir()
         (tmp_path / pkg / "__init__.py").write_text("")
     (tmp_path / "setup.cfg").write_text("[metadata]\nname = nova\nversion = 2014.1.5\n")
+    (tmp_path / "setup.py").write_text(
+        "from setuptools import setup\n"
+        "setup(name='nova', version='2014.1.5', packages=['nova'],\n"
+        "      entry_points={'nlc.test': ['sample = nova.tests.test_sample:T']})\n")
     (tmp_path / "nova/openstack/common/lockutils.py").write_text(
         "import subprocess, sys\nsys.exit(subprocess.call(sys.argv[1:]))\n")
     (tmp_path / "nova/tests/test_sample.py").write_text(
@@ -182,12 +187,17 @@ def test_run_icehouse_tests_counts_from_the_subunit_stream(tmp_path):
         "    def test_errors(self):\n"
         "        raise RuntimeError('boom')\n"
         "    def test_skips(self):\n"
-        "        self.skipTest('not here')\n")
+        "        self.skipTest('not here')\n"
+        "    def test_entry_points(self):\n"
+        "        import pkg_resources\n"
+        "        eps = list(pkg_resources.iter_entry_points('nlc.test'))\n"
+        "        self.assertEqual([ep.load() for ep in eps], [T])\n")
     res = py27.run_icehouse_tests(tmp_path, ["nova.tests.test_sample"])
-    assert (res.passed, res.failed, res.skipped) == (1, 2, 1)
+    assert (res.passed, res.failed, res.skipped) == (2, 2, 1)
     assert not res.ok
     assert "RuntimeError: boom" in res.output and "test_fails" in res.output
-    assert "test_env" not in res.output
+    assert "test_env" not in res.output and "test_entry_points" not in res.output
+    assert not list(tmp_path.glob("*.egg-info"))      # the tree stays clean
 
     good = py27.run_icehouse_tests(tmp_path, ["nova.tests.test_sample.T.test_env"])
     assert (good.passed, good.failed, good.skipped, good.ok) == (1, 0, 0, True)
