@@ -12,10 +12,10 @@ by sending them out of that device, which floods them to the container.
 The double does the same with tc on each registered device: an ingress
 u32 filter matching every frame, whose mirred actions send every frame passed up to the
 device out of the devices of the other ports of the same network. Nothing
-else is created (no veth, no shared bridge), so a port's bridge is RUNNING
-only while its container is attached, and a bridge without promiscuous mode
-passes up broadcasts only: unicast between the containers then fails, as
-with the real vrouter.
+else is created (no veth, no shared bridge): nothing of the double's is
+enslaved to a port bridge, whose carrier stays its container's veth's, and a
+bridge without promiscuous mode passes up broadcasts only: unicast between
+the containers then fails, as with the real vrouter.
 
 Filters are rewritten on every add and delete of a port; a device that
 disappears takes its filter with it. Linux only (pyroute2, root).

@@ -106,7 +106,7 @@ def test_domain_xml_is_novas_lxc_guest_with_a_bridge_vif(report, name):
 
 @pytest.mark.parametrize("name", sorted(INSTANCES))
 def test_vif_plugged_by_the_contrail_bridge_plugin(report, name):
-    """Bridge up and promiscuous, the container's veth on it (so RUNNING),
+    """Bridge up and promiscuous, the container's veth on it and RUNNING,
     the agent holding the port under the bridge's name, and active."""
     instance = INSTANCES[name]
     found = facts(report, name)

@@ -89,9 +89,14 @@ def test_same_network_reaches_other_networks_do_not(world):
     assert ping(c["c2"], "198.51.100.1") == 0
     assert ping(c["c3"], "198.51.100.1") != 0
     assert ping(c["c1"], "198.51.100.3") != 0
-    # the double forwards through nothing but tc: no device of its own,
-    # so each port bridge is RUNNING only through its own container
+    # the double forwards through nothing but tc: no device of its own on
+    # the port bridges, whose only port is the container's veth
     assert all(double.is_active(p.port_id) for p in (port1, port2, port3))
+    with IPRoute() as ipr:
+        for port in (port1, port2, port3):
+            bridge = ipr.link_lookup(ifname=port.ifname)[0]
+            assert len([l for l in ipr.get_links()
+                        if l.get_attr("IFLA_MASTER") == bridge]) == 1
 
 
 def test_unicast_needs_the_promiscuous_bridge(world):
