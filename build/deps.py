@@ -48,7 +48,8 @@ def _apt_get(*args):
         subprocess.run(["apt-get", "update", "-q"], env=APT_ENV, check=False,
                        capture_output=True)
         _updated.append(True)
-    res = subprocess.run(["apt-get", "-y", "-q", "--no-install-recommends", *args],
+    res = subprocess.run(["apt-get", "-y", "-q", "--no-install-recommends",
+                          "-o", "DPkg::Lock::Timeout=600", *args],
                          env=APT_ENV, capture_output=True, text=True)
     if res.returncode != 0:
         errs = [ln for ln in (res.stdout + res.stderr).splitlines()

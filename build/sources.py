@@ -82,7 +82,12 @@ _PYPI = {}
 
 def pypi_sdist(project, version, sha256=None):
     """Download the sdist of PROJECT==VERSION; verify by SHA256 (the pin) or
-    else by the digest PyPI publishes for it."""
+    else by the digest PyPI publishes for it. A pinned file already in the
+    cache is used without asking PyPI (builds run offline once cached)."""
+    if sha256:
+        cached = cache_dir("downloads") / ("%s-%s.tar.gz" % (project, version))
+        if cached.exists():
+            return verify(cached, sha256)
     base, data = pypi_project(project)
     files = [f for f in data["releases"].get(version, [])
              if f["packagetype"] == "sdist"]
