@@ -216,7 +216,8 @@ class Compute(object):
                               network_info=network_info)
         except Exception as exc:
             return {"error": type(exc).__name__, "message": str(exc),
-                    "traceback": traceback.format_exc(), "libvirt_calls": calls, "seconds": time.time() - started,
+                    "traceback": traceback.format_exc(), "libvirt_calls": calls,
+                    "seconds": time.time() - started,
                     "image_cache": cached,
                     "instance_dir": os.path.exists(self._instance_dir(instance))}
         finally:

@@ -127,7 +127,7 @@ def links():
     from pyroute2 import IPRoute
     ipr = IPRoute()
     try:
-        return dict((l.get_attr('IFLA_IFNAME'), l['flags']) for l in ipr.get_links())
+        return dict((dev.get_attr('IFLA_IFNAME'), dev['flags']) for dev in ipr.get_links())
     finally:
         ipr.close()
 

@@ -119,9 +119,9 @@ def bridge(instance):
     return "br" + devname(instance)[3:]
 
 
-def write_spec(scratch, instances=INSTANCES, no_init=NO_INIT, pings=PINGS):
+def write_spec(scratch, instances=INSTANCES, no_init=NO_INIT, pings=PINGS, **extra):
     """Build the images below SCRATCH and write SCRATCH/spec.json for
-    tests/e2e/world.py; returns the spec."""
+    tests/e2e/world.py (extra: more keys, e.g. bench); returns the spec."""
     workdir = scratch / "images"
     workdir.mkdir()
     specs, layouts = [], {}
@@ -133,6 +133,7 @@ def write_spec(scratch, instances=INSTANCES, no_init=NO_INIT, pings=PINGS):
     spec = {"instances": specs[:-1], "no_init": specs[-1], "images": layouts,
             "pings": pings,
             "addresses": dict((i.name, i.address) for i in instances)}
+    spec.update(extra)
     with open(os.path.join(str(scratch), "spec.json"), "w") as f:
         json.dump(spec, f, indent=1)
     return spec

@@ -40,8 +40,8 @@ def facts(report, name):
     """The facts of one instance; fails with the run's own errors."""
     found = report.get("instances", {}).get(name)
     if not found or "init_pid" not in found:
-        pytest.fail("no facts about %s: %s" % (name, "\n".join(report["errors"])
-                                                or found))
+        pytest.fail("no facts about %s: %s"
+                    % (name, "\n".join(report["errors"]) or found))
     return found
 
 

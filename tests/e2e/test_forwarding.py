@@ -95,8 +95,8 @@ def test_same_network_reaches_other_networks_do_not(world):
     with IPRoute() as ipr:
         for port in (port1, port2, port3):
             bridge = ipr.link_lookup(ifname=port.ifname)[0]
-            assert len([l for l in ipr.get_links()
-                        if l.get_attr("IFLA_MASTER") == bridge]) == 1
+            assert len([dev for dev in ipr.get_links()
+                        if dev.get_attr("IFLA_MASTER") == bridge]) == 1
 
 
 def test_unicast_needs_the_promiscuous_bridge(world):

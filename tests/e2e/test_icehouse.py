@@ -17,7 +17,7 @@ import pytest
 
 from build import sources
 from tests.e2e import scenario
-from tests.e2e.conftest import ENV, TOP, loops_below
+from tests.e2e.world import ENV, TOP, loops
 from tests.functional.test_adapters_installed import _icehouse_env
 from tests.functional.test_adapters_installed import icehouse  # noqa: F401 (fixture)
 
@@ -42,8 +42,8 @@ def flow(request, tmp_path_factory):
     with open(scratch / "flow.out", "w") as out:
         proc = subprocess.Popen(
             ["unshare", "--mount", "--net", "--propagation", "private", str(python),
-             str(TOP / "tests" / "e2e" / "icehouse_flow.py"), str(scratch)],
-            cwd=str(TOP), env=env, stdout=out, stderr=subprocess.STDOUT,
+             os.path.join(TOP, "tests", "e2e", "icehouse_flow.py"), str(scratch)],
+            cwd=TOP, env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)
         try:
             proc.wait(timeout=FLOW_TIMEOUT)
@@ -53,7 +53,7 @@ def flow(request, tmp_path_factory):
     path = scratch / "report.json"
     report = json.loads(path.read_text()) if path.exists() else {
         "errors": ["no report (exit %s); see %s" % (proc.returncode, scratch)]}
-    report["host_loops"] = loops_below(scratch)
+    report["host_loops"] = sorted(loops(str(scratch)))
     for dev in report["host_loops"]:
         subprocess.run(["losetup", "-d", dev], check=False)
     report["spec"], report["site"] = spec, str(site)

@@ -13,6 +13,7 @@ network namespace, for libvirtd, nova and the containers' host side):
 - nova-compute's side, tests/e2e/compute.py, as a child process.
 
     python3 -m tests.e2e.world SCRATCH     (SCRATCH/spec.json -> report.json)
+    world.run_isolated(SCRATCH)           the same from outside: unshare, bounded
 
 spec.json is written by tests/e2e/scenario.py (write_spec). Every fact the
 test asserts on is collected into report.json; whatever the run created
@@ -22,6 +23,7 @@ everywhere: the machine is shared.
 
 import contextlib
 import errno
+import glob
 import json
 import os
 import select
@@ -48,6 +50,12 @@ NOVA_CONF = "/etc/nova/nova.conf"
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "HOME": "/root"}
 IFF_UP, IFF_RUNNING, IFF_PROMISC = 0x1, 0x40, 0x100
 WAIT = 60.0            # generous: the machine is shared and loaded
+BARE_NAME, BARE_BRIDGE = "nlcbench-bare", "nlcbench0"
+BARE_XML = """<domain type='lxc'><name>%s</name><memory unit='MiB'>{memory}</memory>
+<vcpu>1</vcpu><os><type>exe</type><init>{init}</init></os><devices>
+<filesystem type='mount'><source dir='{root}'/><target dir='/'/></filesystem>
+<interface type='bridge'><source bridge='{bridge}'/></interface>
+<console type='pty'/></devices></domain>""" % BARE_NAME
 
 NOVA_CONF_TEXT = """[DEFAULT]
 host = nlc-e2e
@@ -175,8 +183,9 @@ class Libvirtd(object):
         wait_for(lambda: os.path.exists("/run/libvirt/libvirt-sock") or
                  self.proc.poll() is not None, "libvirtd socket")
         if self.proc.poll() is not None:
-            raise RuntimeError("libvirtd exited %s: %s" % (self.proc.returncode,
-                                                          open(self.log).read()[-800:]))
+            with open(self.log) as f:
+                raise RuntimeError("libvirtd exited %s: %s"
+                                   % (self.proc.returncode, f.read()[-800:]))
         self.conn = libvirt.open("lxc:///")
         return self
 
@@ -253,13 +262,13 @@ def controller_pid(domain):
 
 
 def children(pid):
+    """PIDs of pid's children (all its threads'), from /proc."""
     found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(IOError):
-                with open("/proc/%s/status" % entry) as f:
-                    if "PPid:\t%d\n" % pid in f.read():
-                        found.append(int(entry))
+    with contextlib.suppress(IOError, OSError):
+        for task in os.listdir("/proc/%d/task" % pid):
+            with contextlib.suppress(IOError, OSError):
+                with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+                    found += [int(c) for c in f.read().split()]
     return found
 
 
@@ -328,7 +337,7 @@ class World(object):
     def leftovers(self):
         links = []
         with IPRoute() as ipr:
-            links = sorted(l.get_attr("IFLA_IFNAME") for l in ipr.get_links())
+            links = sorted(dev.get_attr("IFLA_IFNAME") for dev in ipr.get_links())
         return {
             "domains": self.libvirtd.domains(),
             "mounts": sorted(p for p, _t in mounts() if p.startswith(self.scratch + os.sep)),
@@ -355,11 +364,8 @@ class World(object):
         domain = answer["domain"]
         self.domains[name] = domain
         facts = {"spawn": answer}
-        pid = wait_for(lambda: container_init(domain), "pid 1 of %s" % domain)
-        self.report["controllers"][domain] = controller_pid(domain)
-        facts["ready"] = wait_for(
-            lambda: inside(pid, "cat %s 2>/dev/null" % images.READY).stdout.strip(),
-            "%s configured its eth0" % name)
+        pid = self.started(domain)
+        facts["ready"] = self.ready(pid, name)
         facts["pid1_cmdline"] = cmdline(pid)
         facts["pid1_exe"] = os.readlink("/proc/%d/exe" % pid)
         facts["nspid"] = status_field(pid, "NSpid")
@@ -369,9 +375,10 @@ class World(object):
         lines = probe.splitlines()
         facts["inside_pid1_cmdline"] = lines[0].strip() if lines else ""
         facts["root_marker"] = lines[1].strip() if len(lines) > 1 else ""
-        cgroups = dict(l.split(":", 2)[1:] for l in lines[2:] if l.count(":") >= 2)
+        cgroups = dict(line.split(":", 2)[1:] for line in lines[2:]
+                       if line.count(":") >= 2)
         facts["inside_cgroups"] = cgroups
-        facts["meminfo"] = next((l for l in lines if l.startswith("MemTotal")), "")
+        facts["meminfo"] = next((line for line in lines if line.startswith("MemTotal")), "")
         facts["df"] = lines[-1].split() if lines else []
         files = [("memory", "memory.limit_in_bytes"), ("cpu", "cpu.shares"),
                  ("cpu", "cpu.cfs_period_us"), ("cpu", "cpu.cfs_quota_us"),
@@ -407,7 +414,7 @@ class World(object):
                 "seconds": time.monotonic() - started}
 
     # -- the run ------------------------------------------------------------
-    def run(self):
+    def start(self):
         prepare_namespace(self.scratch)
         self.double = AgentDouble(thrift_port=9090, rest_port=9091).start()
         self.forwarding = Forwarding(self.double)
@@ -421,12 +428,38 @@ class World(object):
             raise RuntimeError("nova-compute side did not start: %s"
                                % self.report["compute"].get("traceback"))
         self.report["leftovers_before"] = self.leftovers()
+
+    def spawn(self, spec):
+        answer = self.compute.request("spawn", spec=spec)
+        if "error" in answer:
+            self.report["instances"][spec["name"]] = {"spawn": answer}
+            raise RuntimeError("spawn of %s failed: %s" % (spec["name"], answer["message"]))
+        return answer
+
+    def started(self, domain):
+        """Wait for the domain's pid 1 (polling fast, for the bench)."""
+        pid = wait_for(lambda: container_init(domain), "pid 1 of %s" % domain,
+                       interval=0.002)
+        self.report["controllers"][domain] = controller_pid(domain)
+        return pid
+
+    def settled(self, pid, what):
+        """Before a timed teardown: the init is up and has been for a while
+        (a SIGTERM within ~0.3 s of the start is at times not acted on, and
+        libvirt then waits ~1.8 s to SIGKILL, with or without nova)."""
+        self.ready(pid, what)
+        time.sleep(0.5)
+
+    @staticmethod
+    def ready(pid, what):
+        """Wait until the init configured eth0 (its rcS left its marker)."""
+        return wait_for(lambda: inside(pid, "cat %s 2>/dev/null" % images.READY
+                                       ).stdout.strip(), "%s configured its eth0" % what)
+
+    def run(self):
+        self.start()
         for spec in self.spec["instances"]:
-            answer = self.compute.request("spawn", spec=spec)
-            if "error" in answer:
-                self.report["instances"][spec["name"]] = {"spawn": answer}
-                raise RuntimeError("spawn of %s failed: %s" % (spec["name"],
-                                                              answer["message"]))
+            answer = self.spawn(spec)
             self.report["instances"][spec["name"]] = self.container_facts(
                 spec["name"], spec, answer)
         for source, target, expected in self.spec["pings"]:
@@ -440,6 +473,45 @@ class World(object):
         self.report["no_init"] = self.compute.request("spawn", spec=no_init,
                                                       record_libvirt=True)
         self.report["leftovers_after_no_init"] = self.leftovers()
+
+    def bench(self):
+        """Rounds of: nova's spawn until the container's pid 1 runs, nova's
+        destroy; then a bare libvirt start of the instance's rootfs
+        directory (define + create, on a plain bridge, no agent) until its
+        pid 1 runs, and its destroy + undefine. Seconds, per round."""
+        self.start()
+        spec, bench = self.spec["instances"][0], self.spec["bench"]
+        with IPRoute() as ipr:
+            ipr.link("add", ifname=BARE_BRIDGE, kind="bridge")
+            ipr.link("set", index=ipr.link_lookup(ifname=BARE_BRIDGE)[0], state="up")
+        xml = BARE_XML.format(memory=spec["flavor"]["memory_mb"], root=bench["rootfs"],
+                              init=bench["init"], bridge=BARE_BRIDGE)
+        rows = self.report["bench"] = []
+        for _round in range(bench["rounds"]):
+            row = {}
+            t0 = time.monotonic()
+            answer = self.spawn(spec)
+            self.domains[spec["name"]] = answer["domain"]
+            pid = self.started(answer["domain"])
+            row["nova_start"] = time.monotonic() - t0
+            row["nova_spawn_call"] = answer["seconds"]
+            self.settled(pid, "nova's")
+            t0 = time.monotonic()
+            self.compute.request("destroy", uuid=spec["uuid"])
+            row["nova_teardown"] = time.monotonic() - t0
+            t0 = time.monotonic()
+            dom = self.libvirtd.conn.defineXML(xml)
+            dom.create()
+            pid = self.started(BARE_NAME)
+            row["bare_start"] = time.monotonic() - t0
+            self.settled(pid, "bare")
+            t0 = time.monotonic()
+            dom.destroy()
+            dom.undefine()
+            row["bare_teardown"] = time.monotonic() - t0
+            rows.append(row)
+        self.settle()
+        self.report["leftovers_after_destroy"] = self.leftovers()
 
     def cleanup(self):
         """Remove whatever is left, in dependency order; report what it was."""
@@ -496,15 +568,68 @@ class World(object):
         return removed
 
 
+def machine_cgroups():
+    return {p for p in glob.glob("/sys/fs/cgroup/*/machine") if os.path.isdir(p)}
+
+
+def run_isolated(scratch, timeout):
+    """Run the world (SCRATCH/spec.json) in new mount and network namespaces,
+    from the host, for at most TIMEOUT seconds; returns its report, plus
+    what the host sees after it in report["host"]. The host's side of the
+    cleanup: the containers' controllers of a killed run (each checked to
+    be that domain's before it is signalled), loop devices over files in
+    SCRATCH, and the machine/ cgroups this run created (when empty)."""
+    scratch = str(scratch)
+    before = machine_cgroups()
+    started = time.monotonic()
+    with open(os.path.join(scratch, "world.log"), "w") as log:
+        proc = subprocess.Popen(
+            ["unshare", "--mount", "--net", "--propagation", "private",
+             PY3, "-m", "tests.e2e.world", scratch],
+            cwd=TOP, env=ENV, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)          # the world and its children
+            proc.wait()
+            timed_out = True
+    path = os.path.join(scratch, "report.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            report = json.load(f)
+    else:
+        report = {"errors": ["the world wrote no report (exit %s); see %s"
+                             % (proc.returncode, scratch)]}
+    if timed_out:
+        report["errors"].append("killed after %d s" % timeout)
+    host = {"seconds": time.monotonic() - started, "exit": proc.returncode,
+            "killed_controllers": [pid for d, pid in report.get("controllers", {}).items()
+                                   if is_controller(pid, d) and kill(pid)],
+            "loops": sorted(loops(scratch))}
+    for dev in host["loops"]:
+        run(["losetup", "-d", dev], check=False)
+    for created in machine_cgroups() - before:
+        with contextlib.suppress(OSError):      # another run's containers
+            os.rmdir(created)
+    host["machine_cgroups_left"] = sorted(machine_cgroups() - before)
+    report["host"] = host
+    return report
+
+
 def main(scratch):
     with open(os.path.join(scratch, "spec.json")) as f:
         spec = json.load(f)
     world = World(scratch, spec)
     try:
-        world.run()
+        if "bench" in spec:
+            world.bench()
+        else:
+            world.run()
     except BaseException as exc:
-        world.report["errors"].append("%s: %s\n%s" % (type(exc).__name__, exc,
-                                                       traceback.format_exc()))
+        world.report["errors"].append("%s: %s\n%s" % (
+            type(exc).__name__, exc, traceback.format_exc()))
     finally:
         world.cleanup()
         with open(os.path.join(scratch, "report.json"), "w") as f:

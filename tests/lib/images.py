@@ -131,8 +131,8 @@ ip link set lo up && ip addr add "$address" dev eth0 && ip link set eth0 up
 echo "ready $address rc=$?" > %s
 """ % READY
 NET_INIT_SCRIPT = """#!/bin/sh
-%s
 trap 'exit 0' TERM
+%s
 while :; do sleep 3600 & wait $!; done
 """ % RCS
 

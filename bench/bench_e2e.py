@@ -1,0 +1,71 @@
+"""make bench: one LXC instance through the INSTALLED patched nova 26.2.2
+and our driver (as tests/e2e runs them: apt from dist/bookworm, libvirtd in
+private namespaces, the agent double), against a bare libvirt LXC start of
+the same root filesystem directory, in one run, as root.
+
+nova: from ``spawn`` (image cache -> instance disk, partition table read,
+loop device and mount, init check, guest XML, VIF plug: bridge, port file,
+agent; define + start) until the container's pid 1 runs; then ``destroy``
+(stop, unplug, unmount and release, undefine, instance files). bare: define
++ create of a minimal domain over the image's root filesystem directory on
+a plain bridge until pid 1 runs; then destroy + undefine. Rounds alternate
+nova and bare; the first nova round also starts nova's two privsep daemons
+(through rootwrap) and is shown apart. The packages are installed for the
+run and purged after it.
+"""
+
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tests.e2e import scenario, world  # noqa: E402
+from tests.packaging import aptinstall  # noqa: E402
+
+ROUNDS = 8
+TIMEOUT = 600
+
+
+def ms(values):
+    return "%8.1f" % (1000 * statistics.median(values))
+
+
+def main():
+    if os.geteuid() != 0:
+        print("SKIPPED (needs root): libvirt LXC, loop mounts, apt install")
+        return 0
+    instance = scenario.INSTANCES[0]
+    scratch = Path(tempfile.mkdtemp(prefix="nlc-bench-e2e-"))
+    with aptinstall.installed("bookworm"):
+        scenario.write_spec(scratch, instances=[instance], pings=[], bench={
+            "rounds": ROUNDS, "init": instance.init_path,
+            "rootfs": str(scratch / "images" / ("%s-rootfs" % instance.name))})
+        report = world.run_isolated(scratch, TIMEOUT)
+    rows = report.get("bench") or []
+    if report["errors"] or len(rows) < 2:
+        print("bench_e2e: the run failed (see %s):\n%s" % (scratch, "\n".join(report["errors"])))
+        return 1
+    warm = rows[1:]
+    print("LXC instance, %s image, init %s; %d rounds (median of %d warm ones), ms"
+          % (instance.image.upper(), instance.init_path, len(rows), len(warm)))
+    print("%-34s %8s %8s %8s" % ("", "nova", "bare", "ratio"))
+    for label, nova, bare in (("start until pid 1 runs", "nova_start", "bare_start"),
+                              ("teardown", "nova_teardown", "bare_teardown")):
+        n = [r[nova] for r in warm]
+        b = [r[bare] for r in warm]
+        print("%-34s %s %s %8.1fx" % (label, ms(n), ms(b),
+                                       statistics.median(n) / statistics.median(b)))
+    print("%-34s %s" % ("  of which nova's spawn() call", ms([r["nova_spawn_call"] for r in warm])))
+    print("%-34s %s %s %8.1fx" % ("first round start (privsep cold)", ms([rows[0]["nova_start"]]),
+                                   ms([rows[0]["bare_start"]]),
+                                   rows[0]["nova_start"] / rows[0]["bare_start"]))
+    print("(the whole run: %.0f s, libvirtd start %.1f s)"
+          % (report["host"]["seconds"], report["libvirtd_start_seconds"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
