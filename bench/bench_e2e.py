@@ -15,6 +15,7 @@ run and purged after it.
 """
 
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -52,18 +53,22 @@ def main():
     print("LXC instance, %s image, init %s; %d rounds (median of %d warm ones), ms"
           % (instance.image.upper(), instance.init_path, len(rows), len(warm)))
     print("%-34s %8s %8s %8s" % ("", "nova", "bare", "ratio"))
-    for label, nova, bare in (("start until pid 1 runs", "nova_start", "bare_start"),
-                              ("teardown", "nova_teardown", "bare_teardown")):
+    phases = (("start until pid 1 runs", "nova_start", "bare_start"),
+              ("teardown", "nova_teardown", "bare_teardown"))
+    for label, nova, bare in phases:
         n = [r[nova] for r in warm]
         b = [r[bare] for r in warm]
-        print("%-34s %s %s %8.1fx" % (label, ms(n), ms(b),
-                                       statistics.median(n) / statistics.median(b)))
-    print("%-34s %s" % ("  of which nova's spawn() call", ms([r["nova_spawn_call"] for r in warm])))
-    print("%-34s %s %s %8.1fx" % ("first round start (privsep cold)", ms([rows[0]["nova_start"]]),
-                                   ms([rows[0]["bare_start"]]),
-                                   rows[0]["nova_start"] / rows[0]["bare_start"]))
+        ratio = statistics.median(n) / statistics.median(b)
+        print("%-34s %s %s %8.1fx" % (label, ms(n), ms(b), ratio))
+    print("%-34s %s" % ("  of which nova's spawn() call",
+                        ms([r["nova_spawn_call"] for r in warm])))
+    first = rows[0]
+    cold = first["nova_start"] / first["bare_start"]
+    print("%-34s %s %s %8.1fx" % ("first round start (privsep cold)",
+                                   ms([first["nova_start"]]), ms([first["bare_start"]]), cold))
     print("(the whole run: %.0f s, libvirtd start %.1f s)"
           % (report["host"]["seconds"], report["libvirtd_start_seconds"]))
+    shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 

@@ -224,7 +224,7 @@ def test_the_run_ended_cleanly(report):
     assert report["cleanup"] == {}
     host = report["host"]
     assert host["exit"] == 0
-    assert (host["killed_controllers"], host["loops"], host["machine_cgroups_left"]) == (
+    assert (host["stopped_containers"], host["loops"], host["machine_cgroups_left"]) == (
         [], [], [])
     print("e2e: %.1f s in all; spawn %s s; destroy %s s" % (
         host["seconds"],

@@ -251,6 +251,35 @@ def is_controller(pid, domain):
             and argv[argv.index("--name") + 1:][:1] == [domain])
 
 
+def machine_cgroup_dirs(domain, controller):
+    """The cgroup directories libvirt made for the domain's container (one
+    per v1 controller; named after the controller's PID and the domain)."""
+    return sorted(glob.glob("/sys/fs/cgroup/*/machine/lxc-%d-%s.libvirt-lxc"
+                            % (controller, domain)))
+
+
+def stop_container(domain, controller):
+    """A container left by a run that was killed: SIGKILL to the processes
+    of its cgroups, then its libvirt_lxc controller (checked to still be
+    that domain's), then its cgroup directories. True if anything ran."""
+    found = False
+    for path in machine_cgroup_dirs(domain, controller):
+        with contextlib.suppress(IOError, OSError):
+            with open(os.path.join(path, "cgroup.procs")) as f:
+                for pid in [int(p) for p in f.read().split()]:
+                    found = True
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, 9)
+    if is_controller(controller, domain):
+        found = kill(controller) or found
+    for path in machine_cgroup_dirs(domain, controller):
+        with contextlib.suppress(OSError):
+            wait_for(lambda: not open(os.path.join(path, "cgroup.procs")).read().split(),
+                     "%s emptied" % path, timeout=WAIT)
+            os.rmdir(path)
+    return found
+
+
 def controller_pid(domain):
     """PID of the domain's libvirt_lxc controller, None if not running."""
     try:
@@ -441,7 +470,12 @@ class World(object):
         pid = wait_for(lambda: container_init(domain), "pid 1 of %s" % domain,
                        interval=0.002)
         self.report["controllers"][domain] = controller_pid(domain)
+        self.write_report()     # if this run gets killed: what to stop
         return pid
+
+    def write_report(self):
+        with open(os.path.join(self.scratch, "report.json"), "w") as f:
+            json.dump(self.report, f, indent=1, default=str)
 
     def settled(self, pid, what):
         """Before a timed teardown: the init is up and has been for a while
@@ -532,8 +566,8 @@ class World(object):
         step("loops", lambda: [run(["losetup", "-d", dev]) and dev
                                for dev in loops(self.scratch)])
         step("libvirtd", lambda: self.libvirtd and self.libvirtd.stop())
-        step("controllers", lambda: [pid for d, pid in self.report["controllers"].items()
-                                     if is_controller(pid, d) and kill(pid)])
+        step("containers", lambda: [d for d, pid in self.report["controllers"].items()
+                                    if pid and stop_container(d, pid)])
         step("double", lambda: self.double and self.double.stop())
         step("cgroups", self._rmdir_cgroups)
 
@@ -576,9 +610,9 @@ def run_isolated(scratch, timeout):
     """Run the world (SCRATCH/spec.json) in new mount and network namespaces,
     from the host, for at most TIMEOUT seconds; returns its report, plus
     what the host sees after it in report["host"]. The host's side of the
-    cleanup: the containers' controllers of a killed run (each checked to
-    be that domain's before it is signalled), loop devices over files in
-    SCRATCH, and the machine/ cgroups this run created (when empty)."""
+    cleanup: the containers of a killed run (their cgroups' processes and
+    their controllers), loop devices over files in SCRATCH, and the
+    machine/ cgroups this run created (when empty)."""
     scratch = str(scratch)
     before = machine_cgroups()
     started = time.monotonic()
@@ -605,8 +639,8 @@ def run_isolated(scratch, timeout):
     if timed_out:
         report["errors"].append("killed after %d s" % timeout)
     host = {"seconds": time.monotonic() - started, "exit": proc.returncode,
-            "killed_controllers": [pid for d, pid in report.get("controllers", {}).items()
-                                   if is_controller(pid, d) and kill(pid)],
+            "stopped_containers": [d for d, pid in report.get("controllers", {}).items()
+                                   if pid and stop_container(d, pid)],
             "loops": sorted(loops(scratch))}
     for dev in host["loops"]:
         run(["losetup", "-d", dev], check=False)
@@ -632,8 +666,7 @@ def main(scratch):
             type(exc).__name__, exc, traceback.format_exc()))
     finally:
         world.cleanup()
-        with open(os.path.join(scratch, "report.json"), "w") as f:
-            json.dump(world.report, f, indent=1, default=str)
+        world.write_report()
     return 0 if not world.report["errors"] else 1
 
 
