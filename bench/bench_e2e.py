@@ -64,8 +64,9 @@ def main():
                         ms([r["nova_spawn_call"] for r in warm])))
     first = rows[0]
     cold = first["nova_start"] / first["bare_start"]
-    print("%-34s %s %s %8.1fx" % ("first round start (privsep cold)",
-                                   ms([first["nova_start"]]), ms([first["bare_start"]]), cold))
+    label = "first round start (privsep cold)"
+    print("%-34s %s %s %8.1fx" % (label, ms([first["nova_start"]]), ms([first["bare_start"]]),
+                                  cold))
     print("(the whole run: %.0f s, libvirtd start %.1f s)"
           % (report["host"]["seconds"], report["libvirtd_start_seconds"]))
     shutil.rmtree(scratch, ignore_errors=True)
