@@ -22,6 +22,9 @@ from tests.functional.test_adapters_installed import _icehouse_env
 from tests.functional.test_adapters_installed import icehouse  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.root
+if not sources.icehouse_available():
+    pytest.skip("SKIPPED: icehouse tree not available (set NOVA_SOURCE=...)",
+                allow_module_level=True)
 INSTANCES = {i.name: i for i in scenario.INSTANCES}
 FLOW_TIMEOUT = 180
 NOTHING = {"mounts": [], "loops": {}, "bridge": None, "links": [], "agent_port": None,
@@ -30,8 +33,6 @@ NOTHING = {"mounts": [], "loops": {}, "bridge": None, "links": [], "agent_port":
 
 @pytest.fixture(scope="module")
 def flow(request, tmp_path_factory):
-    if not sources.icehouse_available():
-        pytest.skip("SKIPPED: icehouse tree not available (set NOVA_SOURCE=...)")
     if os.geteuid() != 0:
         pytest.skip("SKIPPED (needs root): loop mounts, bridges, namespaces")
     python, site, deps, tree = request.getfixturevalue("icehouse")
