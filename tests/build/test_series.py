@@ -34,6 +34,23 @@ def test_every_patch_has_a_dep3_header():
             assert "Last-Update" in fields, patch.path
 
 
+def test_patches_touch_only_nova_and_bring_their_tests():
+    """Nothing but nova's code, its tests and setup.cfg (no test-run
+    leftovers such as .stestr/, no build output), and every patch that
+    changes nova's code adds or changes nova's own unit tests."""
+    for name in pins.series_names():
+        for patch in pins.patch_series(name):
+            paths = [path for path, _created, _deleted in patch.files()]
+            assert paths, patch.path
+            strays = [p for p in paths
+                      if not (p == "setup.cfg" or
+                              (p.startswith("nova/") and p.endswith(".py")))]
+            assert strays == [], (patch.path, strays)
+            code = [p for p in paths if p.startswith("nova/") and "/tests/" not in p]
+            tests = [p for p in paths if p.startswith("nova/tests/")]
+            assert tests or not code, (patch.path, "changes nova without tests")
+
+
 @pytest.mark.network
 def test_bookworm_series_applies_after_debians_own(tmp_path):
     tree, report = series.apply("bookworm", tmp_path / "bookworm")
