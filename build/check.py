@@ -10,6 +10,7 @@ skipped, never silently.
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -69,13 +70,42 @@ def run(cmd, **kw):
     return subprocess.run([str(c) for c in cmd], **kw)
 
 
+# Seconds a pytest stage may take before it is interrupted (a hung test must
+# fail the stage with its stack printed, not run into CI's own limit), and
+# seconds after which one test prints every thread's stack (faulthandler).
+STAGE_LIMIT = {"py3": 1200, "py27": 900, "packaging": 1500, "e2e": 900}
+TEST_STACK_DUMP = 600
+
+
 def pytest(python, paths, name, extra=()):
     xml = work_dir("junit") / ("%s.xml" % name)
     if xml.exists():
         xml.unlink()
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    run([python, "-m", "pytest", "-rs", "-p", "no:cacheprovider",
-         "--junitxml=%s" % xml, *extra, *paths], cwd=TOP, env=env)
+    cmd = [python, "-m", "pytest", "-rs", "-p", "no:cacheprovider",
+           "--junitxml=%s" % xml, *extra, *paths]
+    if name != "py27":          # pytest 4.6 (the 2.7 line) has no such option
+        cmd[4:4] = ["-o", "faulthandler_timeout=%d" % TEST_STACK_DUMP]
+    limit = STAGE_LIMIT.get(name, 1200)
+    print("+ %s" % " ".join(str(c) for c in cmd), flush=True)
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=TOP, env=env)
+    try:
+        proc.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        # SIGINT: pytest stops, runs the fixtures' finalizers (mounts, loop
+        # devices, bridges, daemons) and writes its report; killed if not.
+        print("TIMEOUT: pytest %s ran over %d s; interrupting it" % (name, limit),
+              flush=True)
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        counts = junit_counts(xml)
+        counts.failed += 1
+        counts.note = "interrupted after %d s" % limit
+        return counts
     return junit_counts(xml)
 
 
@@ -122,7 +152,15 @@ def stage_nova_bookworm():
     cmd = [PY3, "-m", "stestr", "run", "--concurrency", str(os.cpu_count() or 2),
            "^(%s)" % "|".join(re.escape(m) for m in mods)]
     print("+ (cd %s && %s)" % (tree, " ".join(cmd)), flush=True)
-    res = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+    try:
+        res = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True,
+                             timeout=1200)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout or b""
+        if isinstance(out, bytes):
+            out = out.decode(errors="replace")
+        print("TIMEOUT: stestr ran over 1200 s\n%s" % out[-4000:], flush=True)
+        return Counts(failed=1, note="stestr interrupted after 1200 s")
     tail = res.stdout[-4000:]
     print(tail + res.stderr[-2000:], flush=True)
     c = stestr_counts(res.stdout)
