@@ -122,9 +122,11 @@ def test_unplug_while_agent_down_reaches_it_later(protocol, make_driver,
     double.stop()
     driver.unplug(port.port_id)                      # succeeds locally
     assert netdev.link_state(port.ifname) is None
-    double.start()
-    for record in held.values():      # as if the agent had kept its table
+    # The agent comes back having kept its table: seeded before it serves,
+    # else the driver's reconnect can deliver the delete first (a race).
+    for record in held.values():
         double.table.add(record, 'kept')
+    double.start()
     assert double.wait_for(lambda: not double.ports())
 
 
