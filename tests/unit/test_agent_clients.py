@@ -184,3 +184,71 @@ def test_auto_takes_whichever_answers(rest_up, double, persisted, conf,
     assert double.count('add', port.port_id,
                         via='rest' if rest_up else 'thrift') == 1
     client.close()
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_begin_add_sends_before_the_answer_is_read(protocol, double,
+                                                   persisted, make_port):
+    client = client_for(protocol, double, persisted)
+    assert client.begin_add(make_port()) is None     # not connected yet
+    assert client.check() is True
+    port = make_port()
+    finish = client.begin_add(port)
+    assert finish is not None
+    # The agent holds the port while its answer is still unread.
+    assert double.wait_for(lambda: port.port_id in double.ports())
+    other = make_port()
+    assert client.begin_add(other) is None           # busy: caller waits
+    assert finish() is True
+    assert client.add_port(other) is True            # the client is free
+    assert client.check() is True
+    assert double.count('add', port.port_id) == 1
+    client.close()
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_begin_add_refused_raises_in_finish(protocol, double, persisted,
+                                            make_port):
+    client = client_for(protocol, double, persisted)
+    assert client.check() is True
+    bad = make_port()
+    bad.ip_address, bad.mac = 'bogus', 'bogus'
+    finish = client.begin_add(bad)
+    with pytest.raises(AgentRejected) as info:
+        finish()
+    assert info.value.port_ids == frozenset([bad.port_id])
+    assert client.add_port(persisted.save(make_port())) is True
+    client.close()
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_begin_add_agent_restarting_before_the_answer(protocol, double,
+                                                      persisted, make_port):
+    client = client_for(protocol, double, persisted)
+    assert client.check() is True
+    port = make_port()
+    finish = client.begin_add(port)
+    persisted.save(port)                  # the caller's local work
+    double.restart()                      # table gone, connections cut
+    # Either the answer was already on its way (the next check restores)
+    # or it is lost and finish() registers again on a new connection.
+    assert finish() is True
+    assert client.check() is True
+    assert list(double.ports()) == [port.port_id]
+    client.close()
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_begin_add_agent_down_defers(protocol, double, persisted, make_port):
+    client = client_for(protocol, double, persisted)
+    assert client.check() is True
+    double.stop()
+    port = make_port()
+    finish = client.begin_add(port)   # REST: refused at once; thrift: on
+    persisted.save(port)              # the send or when reading the answer
+    result = finish() if finish is not None else client.add_port(port)
+    assert result is False            # pending
+    double.start()
+    assert client.check() is True
+    assert list(double.ports()) == [port.port_id]
+    client.close()

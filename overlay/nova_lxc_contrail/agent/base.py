@@ -16,6 +16,11 @@ agent cannot be reached:
   the ports the agent refused,
 * ``_delete(port_id)``,
 * ``_probe()``: True while the agent still holds what we sent.
+
+A protocol whose request and answer can be split may also offer
+``_send_add(port)``: send the request, return a function that reads the
+answer (raising as ``_add`` does). ``begin_add`` then lets the caller do its
+local work (bridge, port file) while the agent handles the request.
 """
 from __future__ import absolute_import
 
@@ -67,6 +72,42 @@ class AgentClient(object):
                 except AgentUnavailable as exc:
                     self._lost(exc)
             return False
+
+    def begin_add(self, port):
+        """Send port's registration now and return finish(), which reads
+        the agent's answer and returns or raises as add_port(port) does; or
+        return None, and the caller calls add_port(port) when it is ready.
+
+        Only a connected client that no other call is using sends early
+        (finish() must then be called: the client is held until it is). A
+        connection lost meanwhile is retried in finish() as in add_port.
+        """
+        if self._send_add is None or not self._lock.acquire(False):
+            return None
+        receive = None
+        try:
+            if (self._connected and port.port_id not in self._rejected and
+                    port.port_id not in self._restored):
+                try:
+                    receive = self._send_add(port)
+                except AgentUnavailable as exc:
+                    self._lost(exc)
+        finally:
+            if receive is None:
+                self._lock.release()
+        if receive is None:
+            return None
+
+        def finish():
+            try:
+                receive()
+                return True
+            except AgentUnavailable as exc:
+                self._lost(exc)
+            finally:
+                self._lock.release()
+            return self.add_port(port)
+        return finish
 
     def delete_port(self, port_id):
         """True if the agent dropped the port now, False if it is pending."""
@@ -152,6 +193,8 @@ class AgentClient(object):
 
     def _add(self, ports):
         raise NotImplementedError
+
+    _send_add = None     # optional: see the module's docstring
 
     def _delete(self, port_id):
         raise NotImplementedError

@@ -54,6 +54,9 @@ class LibraryClient(object):
         return self._guard('add_port', port.instance_id, port.port_id,
                            port.ifname, port.mac, **kwargs)
 
+    def begin_add(self, port):
+        return None     # the library's add_port cannot be split
+
     def delete_port(self, port_id):
         return self._guard('delete_port', port_id)
 

@@ -32,21 +32,33 @@ class RestClient(base.AgentClient):
         self._timeout = timeout
 
     def _request(self, method, path, body=None):
+        return self._send(method, path, body)()
+
+    def _send(self, method, path, body=None):
+        """Send a request on a connection of its own; return the function
+        that reads its answer as (status, decoded JSON)."""
         conn = http_client.HTTPConnection(*self._address,
                                           timeout=self._timeout)
         try:
             conn.request(method, path, body, HEADERS)
-            response = conn.getresponse()
-            data = response.read()
         except (socket.error, http_client.HTTPException) as exc:
-            raise AgentUnavailable('REST %s %s: %s' % (method, path, exc))
-        finally:
             conn.close()
-        try:
-            answer = json.loads(data.decode('utf-8')) if data else {}
-        except ValueError:
-            answer = {'error': data.decode('utf-8', 'replace')}
-        return response.status, answer
+            raise AgentUnavailable('REST %s %s: %s' % (method, path, exc))
+
+        def receive():
+            try:
+                response = conn.getresponse()
+                data = response.read()
+            except (socket.error, http_client.HTTPException) as exc:
+                raise AgentUnavailable('REST %s %s: %s' % (method, path, exc))
+            finally:
+                conn.close()
+            try:
+                answer = json.loads(data.decode('utf-8')) if data else {}
+            except ValueError:
+                answer = {'error': data.decode('utf-8', 'replace')}
+            return response.status, answer
+        return receive
 
     def _held(self, port_id):
         status, answer = self._request('GET', '/port/%s' % port_id)
@@ -56,16 +68,26 @@ class RestClient(base.AgentClient):
         self._held(NIL_UUID)
 
     def _add(self, ports):
-        refused = []
+        refused, ids = [], []
         for port in ports:
-            record = port.to_record()
-            status, answer = self._request('POST', '/port', json.dumps(record))
-            if status != 200:
-                refused.append('%s (%s: %s)' % (
-                    port.port_id, status, answer.get('error', answer)))
+            try:
+                self._send_add(port)()
+            except AgentRejected as exc:
+                refused.append(str(exc))
+                ids.extend(exc.port_ids)
         if refused:
-            raise AgentRejected('REST agent refused ' + ', '.join(refused),
-                                [r.split()[0] for r in refused])
+            raise AgentRejected('; '.join(refused), ids)
+
+    def _send_add(self, port):
+        receive = self._send('POST', '/port', json.dumps(port.to_record()))
+
+        def check():
+            status, answer = receive()
+            if status != 200:
+                raise AgentRejected('REST agent refused %s (%s: %s)' % (
+                    port.port_id, status, answer.get('error', answer)),
+                    [port.port_id])
+        return check
 
     def _delete(self, port_id):
         self._request('DELETE', '/port/%s' % port_id)

@@ -97,6 +97,18 @@ class ThriftClient(base.AgentClient):
             raise AgentRejected('thrift agent refused %s' % ', '.join(refused),
                                 refused)
 
+    def _send_add(self, port):
+        try:
+            self._service.send_AddPort([to_thrift(port)])
+        except _UNREACHABLE as exc:
+            raise AgentUnavailable('thrift AddPort: %s' % exc)
+
+        def receive():
+            if not self._call('recv_AddPort'):
+                raise AgentRejected('thrift agent refused %s' % port.port_id,
+                                    [port.port_id])
+        return receive
+
     def _delete(self, port_id):
         self._call('DeletePort', tuuid(port_id))
 
