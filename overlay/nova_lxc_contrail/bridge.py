@@ -1,12 +1,13 @@
 """Plug and unplug of one LXC port: the only module combining the others.
 
-A plug validates the port (before anything exists), then does all of its
-privileged work in ONE call, ``plug_local`` (bridge, port file), then tells
-the agent. An unplug does ``unplug_local`` (port file, bridge) first and
-then tells the agent, so that no restore running meanwhile can send a port
-that is being removed. Adapters that need a privileged helper (rootwrap on icehouse,
-privsep on bookworm) pass ``local=`` an object whose ``plug``/``unplug`` run
-those two functions there, so one plug costs one privileged call.
+A plug validates the port (before anything exists), sends the agent its
+registration, does all of its privileged work in ONE call, ``plug_local``
+(bridge, port file), then reads the agent's answer. An unplug does
+``unplug_local`` (port file, bridge) first and then tells the agent, so that
+no restore running meanwhile can send a port that is being removed. Adapters
+that need a privileged helper (rootwrap on icehouse, privsep on bookworm)
+pass ``local=`` an object whose ``plug``/``unplug`` run those two functions
+there, so one plug costs one privileged call.
 
 Both are idempotent: plugging twice equals plugging once, unplugging a port
 that is not there is not an error. While the agent is away, plugs and
@@ -75,13 +76,39 @@ class BridgeDriver(object):
     def plug(self, port):
         """Set up port (a Port); True if the agent holds it now, False if
         it is pending until the agent is back. Raises AgentRejected (after
-        undoing the local work) if the agent refuses the port."""
-        self._local.plug(port.ifname, port.to_record(), self.ports_dir)
+        undoing the local work) if the agent refuses the port.
+
+        The registration is sent before the local work and its answer read
+        after it, so the agent works while the bridge is made (the agent
+        takes a port whose device does not exist yet, and binds it when the
+        device appears, as with nova's own taps)."""
+        finish = self.client.begin_add(port)
+        done = False
         try:
-            return self.client.add_port(port)
+            self._local.plug(port.ifname, port.to_record(), self.ports_dir)
+            done = True
+        finally:
+            if not done and finish is not None:
+                self._take_back(port, finish)
+        try:
+            return finish() if finish is not None else \
+                self.client.add_port(port)
         except AgentRejected:
             self._local.unplug(port.ifname, port.port_id, self.ports_dir)
             raise
+
+    def _take_back(self, port, finish):
+        """The local work failed after the agent was asked: withdraw."""
+        try:
+            finish()
+        except AgentRejected:
+            return
+        except Exception as exc:   # the local error is the one to raise
+            LOG.warning('agent registration of %s: %s', port.port_id, exc)
+        try:
+            self.client.delete_port(port.port_id)
+        except Exception as exc:
+            LOG.warning('agent withdrawal of %s: %s', port.port_id, exc)
 
     def unplug(self, port_id, devname=None, ifname=None):
         """Tear down the port's bridge and registration; missing is fine."""

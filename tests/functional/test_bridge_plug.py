@@ -13,9 +13,11 @@ from pyroute2 import IPRoute
 from bridge_helpers import PROTOCOLS
 from bridge_helpers import links
 from bridge_helpers import veth_on
+from nova_lxc_contrail import bridge
 from nova_lxc_contrail import netdev
 from nova_lxc_contrail.exception import AgentRejected
 from nova_lxc_contrail.exception import InvalidPort
+from nova_lxc_contrail.exception import NetdevError
 from nova_lxc_contrail.port import Port
 from tests.agent_double.samples import new_id
 from tests.agent_double.samples import port_data
@@ -228,3 +230,57 @@ def test_port_the_agent_refuses_is_undone(protocol, make_driver, double):
         driver.plug(port)
     assert sorted(links()) == before
     assert port_file(driver, port) is None and double.ports() == {}
+
+
+class WatchedLocal(object):
+    """The driver's local work, noting what the agent held when it began."""
+
+    def __init__(self, double):
+        self.double = double
+        self.held_before = []
+
+    def plug(self, ifname, record, ports_dir):
+        # Give the agent its time: a request sent before us arrives.
+        self.double.wait_for(lambda: record['id'] in self.double.ports(),
+                             timeout=2.0)
+        self.held_before.append(record['id'] in self.double.ports())
+        bridge.plug_local(ifname, record, ports_dir)
+
+    unplug = staticmethod(bridge.unplug_local)
+
+
+@pytest.mark.parametrize('protocol', ('thrift', 'rest'))
+def test_agent_registers_while_the_bridge_is_made(protocol, make_driver,
+                                                  double):
+    driver = make_driver(protocol)
+    assert driver.check() is True                    # connected
+    driver._local = local = WatchedLocal(double)
+    port = make_port()
+    assert driver.plug(port) is True
+    assert local.held_before == [True]               # asked before
+    assert netdev.link_state(port.ifname).up
+    assert port_file(driver, port)['system-name'] == port.ifname
+    assert double.count('add', port.port_id) == 1
+
+
+@pytest.mark.parametrize('protocol', ('thrift', 'rest'))
+def test_failed_bridge_after_the_agent_was_asked_is_withdrawn(
+        protocol, make_driver, double):
+    driver = make_driver(protocol)
+    assert driver.check() is True
+    port = make_port()
+    with IPRoute() as ipr:                           # the name is taken
+        ipr.link('add', ifname=port.ifname, kind='veth',
+                 peer='pe' + port.port_id[:11])
+    try:
+        with pytest.raises(NetdevError):
+            driver.plug(port)
+        assert netdev.link_state(port.ifname).kind == 'veth'
+        assert port_file(driver, port) is None
+        assert double.wait_for(lambda: double.count('delete', port.port_id))
+        assert port.port_id not in double.ports()
+        other = make_port()
+        assert driver.plug(other) is True            # the client is free
+        assert list(double.ports()) == [other.port_id]
+    finally:
+        netdev.delete_link(port.ifname, kinds=('veth',))
