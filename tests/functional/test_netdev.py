@@ -1,0 +1,124 @@
+"""netdev's rtnetlink sockets: reused within a namespace, never across
+namespaces or processes (real sockets, namespaces of the test's own)."""
+from __future__ import absolute_import
+
+import os
+import signal
+
+import pytest
+
+from bridge_helpers import inside_new_netns
+from bridge_helpers import links
+from nova_lxc_contrail import netdev
+from tests.agent_double.samples import new_id
+
+pytestmark = [pytest.mark.root, pytest.mark.py27]
+
+
+def bridge_name():
+    return 'br' + new_id()[:11]
+
+
+def own_netlink_sockets():
+    """Inodes of this process's open netlink sockets in this namespace."""
+    with open('/proc/net/netlink') as f:
+        listed = set(line.split()[-1] for line in f.readlines()[1:])
+    ours = set()
+    for fd in os.listdir('/proc/self/fd'):
+        try:
+            target = os.readlink('/proc/self/fd/' + fd)
+        except OSError:
+            continue
+        if target.startswith('socket:[') and target[8:-1] in listed:
+            ours.add(target[8:-1])
+    return ours
+
+
+def test_calls_share_an_idle_socket(netns):
+    before = own_netlink_sockets()
+    names = [bridge_name() for _ in range(20)]
+    for name in names:
+        netdev.ensure_bridge(name)
+        assert netdev.link_state(name).up
+    assert len(own_netlink_sockets() - before) == 1
+    for name in names:
+        assert netdev.delete_link(name) is True
+    assert len(own_netlink_sockets() - before) == 1
+
+
+def test_a_thread_in_another_namespace_gets_a_socket_there(netns):
+    outer = bridge_name()
+    netdev.ensure_bridge(outer)                      # pools a socket here
+    with inside_new_netns():
+        inner = bridge_name()
+        netdev.ensure_bridge(inner)
+        assert inner in links() and outer not in links()
+        assert netdev.link_state(outer) is None
+    assert outer in links() and inner not in links()
+    assert netdev.link_state(outer).kind == 'bridge'
+    assert netdev.delete_link(outer) is True
+
+
+def _hung(signum, frame):
+    raise AssertionError('a netlink call hung: its answer went to the '
+                         'other process')
+
+
+def test_a_forked_child_does_not_share_the_parents_socket(netns):
+    netdev.ensure_bridge(bridge_name())              # pools a socket
+    parent_names = [bridge_name() for _ in range(30)]
+    child_names = [bridge_name() for _ in range(30)]
+    pid = os.fork()
+    if pid == 0:                                     # the child
+        status = 1
+        try:
+            signal.alarm(20)                         # a hang kills it
+            for name in child_names:
+                netdev.ensure_bridge(name)
+                if not netdev.link_state(name).promisc:
+                    break
+            else:
+                status = 0
+        finally:
+            os._exit(status)
+    previous = signal.signal(signal.SIGALRM, _hung)
+    try:
+        signal.alarm(20)
+        try:
+            for name in parent_names:                # meanwhile
+                netdev.ensure_bridge(name)
+                assert netdev.link_state(name).promisc
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+    finally:
+        _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert set(parent_names + child_names) <= set(links())
+
+
+def test_a_call_interrupted_midway_does_not_return_its_socket(netns):
+    netdev.ensure_bridge(bridge_name())
+    with pytest.raises(RuntimeError):
+        with netdev._netlink() as sock:
+            interrupted = sock
+            raise RuntimeError('interrupted between request and answer')
+    with netdev._netlink() as sock:
+        assert sock is not interrupted
+    name = bridge_name()
+    netdev.ensure_bridge(name)
+    assert netdev.link_state(name).up
+
+
+def test_an_error_answer_keeps_the_socket_usable(netns):
+    name = bridge_name()
+    with netdev._netlink() as sock:
+        first = sock
+    with pytest.raises(netdev.NetdevError):
+        netdev.ensure_bridge('br' + 'x' * 20)        # the kernel: EINVAL
+    with pytest.raises(netdev.NetdevError):
+        netdev.delete_link('lo')                     # ours: not a bridge
+    with netdev._netlink() as sock:
+        assert sock is first
+    netdev.ensure_bridge(name)
+    assert netdev.link_state(name).up
