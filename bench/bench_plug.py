@@ -6,9 +6,12 @@ Run as root: ``/usr/bin/python3 bench/bench_plug.py [N ...]`` (default 1 100
 double runs as a separate process in it (so it does not share our GIL).
 
 For each N, N ports are plugged one after the other, then unplugged, and
-each operation is timed separately. The methods take turns port by port
-(port i of every method, then port i+1), so that whatever else the machine
-is doing weighs on all of them alike:
+each operation is timed separately. The in-process methods take turns port
+by port (port i of every method in a shuffled order, then port i+1), so
+that whatever else the machine is doing weighs on all of them alike;
+fork2014 then runs a pass of its own (interleaved, its eight process starts
+per port slowed every other method down, ours most: a plug waits for the
+agent process to be scheduled):
 
 * fork2014 -- the 2014 driver's devices, one process per step: ``ip tuntap
   add``, ``ip link set up`` (tap), ``brctl addbr``, ``brctl setfd 0``,
@@ -22,9 +25,16 @@ is doing weighs on all of them alike:
   kernel's share of our plug, so ours/floor+up is our own overhead.
 * ours/thrift, ours/rest -- BridgeDriver.plug()/unplug(): validated port,
   bridge up+promiscuous+no snooping in one RTM_NEWLINK, port file, agent
-  registration over the real socket (and the reverse).
+  registration over the real socket, sent before the bridge is made and
+  its answer read after (and the reverse for unplug).
+
+The port files go to a temporary directory on the filesystem of the
+driver's default ``/var/lib/contrail/ports`` (``/var/lib``), not to /tmp:
+creating a file costs what it costs where the driver writes them (on this
+VM, ten times more in a new directory of /tmp than in /var/lib).
 """
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -123,9 +133,13 @@ class Ours(object):
 
 
 def interleaved(methods, action, ports, samples):
-    """Time action of every method on its i-th port, for each i in turn."""
-    for i in range(len(ports[methods[0].name])):
-        for method in methods:
+    """Time action of every method on its i-th port, for each i in turn;
+    the methods' order is shuffled for each i, so that none always runs
+    right after the same other one."""
+    count = len(ports[methods[0].name])
+    turns = random.Random(count)
+    for i in range(count):
+        for method in turns.sample(methods, len(methods)):
             func = getattr(method, action)
             t0 = time.perf_counter()
             func(ports[method.name][i])
@@ -148,9 +162,15 @@ def start_double():
     return proc, dict(part.split('=') for part in line[1:])
 
 
+PORTS_FS = '/var/lib'
+
+
 def main(counts):
     results = {}
-    with inside_new_netns(), tempfile.TemporaryDirectory() as tmp:
+    with inside_new_netns(), \
+            tempfile.TemporaryDirectory(dir=PORTS_FS,
+                                        prefix='bench-plug-') as tmp:
+        print('port files in %s' % tmp, flush=True)
         proc, agent_ports = start_double()
         try:
             for n in counts:
@@ -163,8 +183,12 @@ def main(counts):
                              for m in methods)
                 plug = dict((m.name, []) for m in methods)
                 unplug = dict((m.name, []) for m in methods)
-                interleaved(methods, 'plug', ports, plug)
-                interleaved(methods, 'unplug', ports, unplug)
+                # fork2014 has a pass of its own: its process starts would
+                # weigh on whatever runs next, most on a plug waiting for
+                # the agent process to be scheduled.
+                for group in (methods[1:], methods[:1]):
+                    interleaved(group, 'plug', ports, plug)
+                    interleaved(group, 'unplug', ports, unplug)
                 for method in methods:
                     method.close()
                     results[(method.name, n)] = (plug[method.name],
