@@ -2,6 +2,7 @@
 namespaces or processes (real sockets, namespaces of the test's own)."""
 from __future__ import absolute_import
 
+import errno
 import os
 import signal
 
@@ -9,6 +10,7 @@ import pytest
 
 from bridge_helpers import inside_new_netns
 from bridge_helpers import links
+from nova_lxc_contrail import compat
 from nova_lxc_contrail import netdev
 from tests.agent_double.samples import new_id
 
@@ -122,3 +124,55 @@ def test_an_error_answer_keeps_the_socket_usable(netns):
         assert sock is first
     netdev.ensure_bridge(name)
     assert netdev.link_state(name).up
+
+
+def _getlink(name):
+    msg = compat.ifinfmsg()
+    msg['attrs'] = [('IFLA_IFNAME', name)]
+    return msg
+
+
+def test_a_request_skips_an_answer_left_by_an_earlier_one(netns):
+    first, second = bridge_name(), bridge_name()
+    for name in (first, second):
+        netdev.ensure_bridge(name)
+    sock = compat.netlink_socket()
+    try:
+        # an abandoned request: sent, its answer never read
+        stale = _getlink(first)
+        stale['header'].update(type=compat.RTM_GETLINK, flags=compat.GET,
+                               sequence_number=0x7fffffff, pid=0)
+        stale.encode()
+        sock.sendto(stale.data, (0, 0))
+        answers = compat.netlink_request(sock, _getlink(second),
+                                         compat.RTM_GETLINK, compat.GET)
+        assert [a.get_attr('IFLA_IFNAME') for a in answers] == [second]
+        # an acknowledged request: no answers, the ack consumed
+        assert compat.netlink_request(
+            sock, netdev._bridge_msg(index=answers[0]['index']),
+            compat.RTM_NEWLINK) == []
+        again = compat.netlink_request(sock, _getlink(first),
+                                       compat.RTM_GETLINK, compat.GET)
+        assert [a.get_attr('IFLA_IFNAME') for a in again] == [first]
+    finally:
+        sock.close()
+
+
+def test_a_refused_request_raises_the_kernels_errno(netns):
+    name = bridge_name()
+    netdev.ensure_bridge(name)
+    sock = compat.netlink_socket()
+    try:
+        with pytest.raises(compat.NetlinkError) as missing:
+            compat.netlink_request(sock, _getlink(bridge_name()),
+                                   compat.RTM_GETLINK, compat.GET)
+        assert missing.value.code == errno.ENODEV
+        with pytest.raises(compat.NetlinkError) as taken:
+            compat.netlink_request(sock, netdev._bridge_msg(name),
+                                   compat.RTM_NEWLINK, compat.CREATE)
+        assert taken.value.code == errno.EEXIST
+        assert compat.netlink_request(sock, _getlink(name), compat.RTM_GETLINK,
+                                      compat.GET)[0].get_attr(
+                                          'IFLA_IFNAME') == name
+    finally:
+        sock.close()
