@@ -8,6 +8,7 @@ testing versions itself.
 from __future__ import absolute_import
 
 import itertools
+import struct
 import sys
 
 try:
@@ -38,7 +39,8 @@ else:
     string_types = (str,)
 
 __all__ = ['cfg', 'http_client', 'text_type', 'string_types', 'PY2',
-           'netlink_socket', 'netlink_request', 'NetlinkError', 'ifinfmsg',
+           'netlink_socket', 'netlink_request', 'netlink_request_encoded',
+           'NetlinkError', 'ifinfmsg',
            'RTM_NEWLINK', 'RTM_DELLINK', 'RTM_GETLINK']
 
 # Request flags.
@@ -59,27 +61,36 @@ def netlink_socket():
 
 
 def netlink_request(sock, msg, msg_type, msg_flags=REQUEST):
-    """Send one rtnetlink request and return the kernel's answers, decoded
-    (none for a bare acknowledgement); an error answer raises NetlinkError
-    with the errno.
+    """Send one rtnetlink request (a pyroute2 message) and return the
+    kernel's answers, decoded (none for a bare acknowledgement); an error
+    answer raises NetlinkError with the errno.
 
     pyroute2 encodes the request and decodes the answers; the exchange
     itself is one send and the reads of its answer, without the socket's
     general request machinery (nlm_request: per-request locks, a backlog
     for other readers, message filters), which cost a third of a bridge
     creation. So one caller at a time per socket, which netdev's pool
-    ensures; an answer of another sequence number (left by an abandoned
-    request) is skipped. The messages are built here in both pyroute2
-    lines alike: 0.5's IPRoute.link('del') sends NLM_F_CREATE|EXCL, which
-    current kernels refuse for RTM_DELLINK."""
-    seq = next(_sequence) & 0xffffffff
+    ensures. The messages are built here in both pyroute2 lines alike:
+    0.5's IPRoute.link('del') sends NLM_F_CREATE|EXCL, which current kernels
+    refuse for RTM_DELLINK."""
     header = msg['header']
     header['type'] = msg_type
     header['flags'] = msg_flags
-    header['sequence_number'] = seq
+    header['sequence_number'] = 0
     header['pid'] = 0
     msg.encode()
-    sock.sendto(msg.data, (0, 0))
+    return netlink_request_encoded(sock, msg.data)
+
+
+def netlink_request_encoded(sock, data):
+    """netlink_request() of a message already encoded, its header's type and
+    flags set; the sequence number is written here. An answer of another
+    sequence number (left by an abandoned request) is skipped."""
+    seq = next(_sequence) & 0xffffffff
+    data = bytearray(data)
+    struct.pack_into('=I', data, 8, seq)
+    msg_flags = struct.unpack_from('=H', data, 6)[0]
+    sock.sendto(bytes(data), (0, 0))
     answers = []
     while True:
         for answer in sock.marshal.parse(sock.recv(RECV_SIZE)):

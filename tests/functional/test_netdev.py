@@ -176,3 +176,24 @@ def test_a_refused_request_raises_the_kernels_errno(netns):
                                           'IFLA_IFNAME') == name
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize('ifname', ['br0', 'brd3adbeef-12', 'b' * 15,
+                                    u'br\u00e9t\u00e9'])
+def test_the_creation_request_is_pyroute2s_encoding_of_the_name(ifname):
+    netdev._create_request('x' * len(ifname))       # a template of the length
+    msg = netdev._bridge_msg(ifname)
+    msg['header'].update(type=compat.RTM_NEWLINK, flags=compat.CREATE)
+    msg.encode()
+    assert netdev._create_request(ifname) == bytes(msg.data)
+
+
+def test_bridges_of_every_name_length_are_created(netns):
+    names = [('b%x' % n).ljust(n, 'q') for n in range(2, 16)]
+    names += [u'br\u00e9' + new_id()[:5]]
+    for name in names:
+        netdev.ensure_bridge(name)
+    for name in names:
+        state = netdev.link_state(name)
+        assert (state.kind, state.up, state.promisc) == ('bridge', True, True)
+        assert state.mcast_snooping == 0
