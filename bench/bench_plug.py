@@ -9,9 +9,10 @@ For each N, N ports are plugged one after the other, then unplugged, and
 each operation is timed separately; for N below 100 that cycle is repeated
 until there are 100 samples (N=1: a port plugged where there is none, 100
 times). Each method plugs and unplugs one port before it is timed, as a
-long-running driver has its agent connection already. The in-process methods take turns port
-by port (port i of every method in a shuffled order, then port i+1), so
-that whatever else the machine is doing weighs on all of them alike;
+long-running driver has its agent connection already. The in-process
+methods take turns port by port (port i of every method in a shuffled
+order, then port i+1), so that whatever else the machine is doing weighs on
+all of them alike;
 fork2014 then runs a pass of its own (interleaved, its eight process starts
 per port slowed every other method down, ours most: a plug waits for the
 agent process to be scheduled):
