@@ -120,6 +120,15 @@ class AgentDouble(object):
         """How many 'add'/'delete'/'audit' events (since creation)."""
         return self.table.count(op, port_id, via)
 
+    def rest_connections(self):
+        """TCP connections the REST front end accepted since it started."""
+        return self._rest.connections
+
+    def drop_rest_connections(self):
+        """Close the REST connections that are open now, keeping the table:
+        an agent that ended idle sessions (the real one does not)."""
+        self._rest.cut_connections()
+
     def subscribe(self, listener):
         self.table.subscribe(listener)
 

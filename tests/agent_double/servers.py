@@ -125,6 +125,11 @@ PUBLIC = ('id', 'instance-id', 'vn-id', 'vm-project-id', 'display-name',
 
 class RestHandler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
+    # One write per answer, as the agent's REST::SendResponse: status line,
+    # headers and body buffered and flushed together at the end of the
+    # request. Written piecewise, a persistent connection would wait out
+    # the client's delayed ACK (40 ms) before the body went out (Nagle).
+    wbufsize = -1
     agent = None        # set on the server class: (table, portfiles or None)
 
     def log_message(self, fmt, *args):
@@ -175,6 +180,9 @@ class RestHandler(BaseHTTPRequestHandler):
 
 
 class RestServer(ThreadingMixIn, HTTPServer):
+    """HTTP/1.1 with persistent connections, as the agent's server: a
+    connection stays open after an answer until the client closes it, or
+    until stop() cuts it (the agent process ends)."""
     daemon_threads = True
     allow_reuse_address = True
 
@@ -184,11 +192,32 @@ class RestServer(ThreadingMixIn, HTTPServer):
         self.write_file = write_file
         self.remove_file = remove_file
         self.port = self.server_address[1]
+        self.connections = 0            # accepted since start
+        self._open = set()
+        self._lock = threading.Lock()
         self._thread = _daemon(self.serve_forever, 'double-rest', 0.05)
+
+    def process_request(self, request, client_address):
+        with self._lock:
+            self.connections += 1
+            self._open.add(request)
+        ThreadingMixIn.process_request(self, request, client_address)
+
+    def shutdown_request(self, request):
+        with self._lock:
+            self._open.discard(request)
+        HTTPServer.shutdown_request(self, request)
+
+    def cut_connections(self):
+        with self._lock:
+            cut = list(self._open)
+        for conn in cut:
+            _shutdown(conn)
 
     def stop(self):
         self.shutdown()
         self.server_close()
+        self.cut_connections()
         self._thread.join(5)
 
 

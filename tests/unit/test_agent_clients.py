@@ -153,6 +153,38 @@ def test_rest_agent_that_reloaded_our_files_gets_no_second_post(tmp_path,
         double.stop()
 
 
+def test_rest_requests_share_one_connection(double, persisted, make_port):
+    client = client_for('rest', double, persisted)
+    ports = [persisted.save(make_port()) for _ in range(5)]
+    for port in ports:
+        assert client.add_port(port) is True
+    finish = client.begin_add(persisted.save(make_port()))
+    assert finish() is True
+    assert client.delete_port(ports[0].port_id) is True
+    assert client.check() is True
+    assert len(double.ports()) == 5
+    assert double.rest_connections() == 1
+    client.close()
+
+
+def test_rest_connection_closed_by_the_agent_is_replaced(double, persisted,
+                                                         make_port):
+    client = client_for('rest', double, persisted)
+    early = persisted.save(make_port())
+    assert client.add_port(early) is True
+    double.drop_rest_connections()        # the agent keeps its table
+    late = persisted.save(make_port())
+    assert client.add_port(late) is True
+    assert client.delete_port(early.port_id) is True
+    assert list(double.ports()) == [late.port_id]
+    # The new connection's restore asked for what the agent holds and sent
+    # nothing twice.
+    assert double.count('add', early.port_id) == 1
+    assert double.count('add', late.port_id) == 1
+    assert double.rest_connections() == 2
+    client.close()
+
+
 @pytest.mark.parametrize('protocol', PROTOCOLS)
 def test_refused_port_raises_and_others_still_register(protocol, double,
                                                        persisted, make_port):

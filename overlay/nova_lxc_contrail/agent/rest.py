@@ -2,9 +2,19 @@
 
 ``POST /port`` carries every member the agent requires, typed as it checks
 them (strings, and ints for ``type`` and the VLAN ids); ``DELETE
-/port/<uuid>`` removes a port. The agent keeps no session, so a restart is
-noticed by asking for one of our ports (``GET /port/<uuid>`` answers ``{}``
-for ports it does not hold); a restore then sends only what it is missing.
+/port/<uuid>`` removes a port.
+
+The requests share one persistent HTTP/1.1 connection: the agent's server
+answers with a Content-Length and keeps the connection open for the next
+request (contrail-controller ``src/http/http_session.cc``,
+``port_ipc/rest_common.cc``), which saves a TCP connection, and on the
+agent's side a session, per request. A connection the agent has closed
+fails the request that finds it; the base class then reconnects and
+restores, and requests are idempotent (POST /port adds or changes by port
+id), so sending one again is harmless. The API itself keeps no session:
+a restart is also noticed by asking for one of our ports (``GET
+/port/<uuid>`` answers ``{}`` for ports it does not hold); a restore sends
+only what the agent is missing.
 """
 from __future__ import absolute_import
 
@@ -30,19 +40,21 @@ class RestClient(base.AgentClient):
         super(RestClient, self).__init__(persisted)
         self._address = (host, port)
         self._timeout = timeout
+        self._conn = None
 
     def _request(self, method, path, body=None):
         return self._send(method, path, body)()
 
     def _send(self, method, path, body=None):
-        """Send a request on a connection of its own; return the function
-        that reads its answer as (status, decoded JSON)."""
-        conn = http_client.HTTPConnection(*self._address,
-                                          timeout=self._timeout)
+        """Send a request on the connection; return the function that
+        reads its answer as (status, decoded JSON)."""
+        conn = self._conn
+        if conn is None:
+            raise AgentUnavailable('REST %s %s: not connected'
+                                   % (method, path))
         try:
             conn.request(method, path, body, HEADERS)
         except (socket.error, http_client.HTTPException) as exc:
-            conn.close()
             raise AgentUnavailable('REST %s %s: %s' % (method, path, exc))
 
         def receive():
@@ -51,8 +63,6 @@ class RestClient(base.AgentClient):
                 data = response.read()
             except (socket.error, http_client.HTTPException) as exc:
                 raise AgentUnavailable('REST %s %s: %s' % (method, path, exc))
-            finally:
-                conn.close()
             try:
                 answer = json.loads(data.decode('utf-8')) if data else {}
             except ValueError:
@@ -65,7 +75,24 @@ class RestClient(base.AgentClient):
         return answer if status == 200 and isinstance(answer, dict) else {}
 
     def _open(self):
+        # Connected here rather than by the first request: an agent that
+        # is down fails the (re)connection itself.
+        self._close()
+        conn = http_client.HTTPConnection(*self._address,
+                                          timeout=self._timeout)
+        try:
+            conn.connect()
+        except socket.error as exc:
+            conn.close()
+            raise AgentUnavailable('REST agent at %s:%d: %s'
+                                   % (self._address + (exc,)))
+        self._conn = conn
         self._held(NIL_UUID)
+
+    def _close(self):
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def _add(self, ports):
         refused, ids = [], []
