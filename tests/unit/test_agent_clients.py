@@ -215,6 +215,13 @@ def test_auto_takes_whichever_answers(rest_up, double, persisted, conf,
     assert client.protocol == 'auto/' + ('rest' if rest_up else 'thrift')
     assert double.count('add', port.port_id,
                         via='rest' if rest_up else 'thrift') == 1
+    # Once chosen, the protocol's early send is the client's.
+    early = persisted.save(make_port())
+    finish = client.begin_add(early)
+    assert finish is not None
+    assert double.wait_for(lambda: early.port_id in double.ports())
+    assert finish() is True
+    assert double.count('add', early.port_id) == 1
     client.close()
 
 

@@ -38,6 +38,12 @@ class AutoClient(base.AgentClient):
     def _add(self, ports):
         self._impl._add(ports)
 
+    @property
+    def _send_add(self):
+        # The chosen protocol's early send, so that begin_add overlaps the
+        # agent's work with the caller's as it does for that protocol.
+        return self._impl._send_add if self._impl is not None else None
+
     def _delete(self, port_id):
         self._impl._delete(port_id)
 
