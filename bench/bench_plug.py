@@ -136,12 +136,12 @@ class Ours(object):
         self.driver.stop()
 
 
-def interleaved(methods, action, ports, samples):
+def interleaved(methods, action, ports, samples, turns):
     """Time action of every method on its i-th port, for each i in turn;
-    the methods' order is shuffled for each i, so that none always runs
-    right after the same other one."""
+    the methods' order is shuffled (by turns, one random.Random for the
+    whole run) for each i, so that none always runs right after the same
+    other one, nor always first after a pause."""
     count = len(ports[methods[0].name])
-    turns = random.Random(count)
     for i in range(count):
         for method in turns.sample(methods, len(methods)):
             func = getattr(method, action)
@@ -172,6 +172,11 @@ MIN_SAMPLES = 100
 
 def main(counts):
     results = {}
+    # Seeded: a rerun shuffles alike. One generator for the whole run (not
+    # one per pass: with N=1 that repeated the same order in every cycle,
+    # and the method that always came first after fork2014's pass paid for
+    # the idle CPU every time).
+    turns = random.Random(0)
     with inside_new_netns(), \
             tempfile.TemporaryDirectory(dir=PORTS_FS,
                                         prefix='bench-plug-') as tmp:
@@ -203,8 +208,8 @@ def main(counts):
                     # would weigh on whatever runs next, most on a plug
                     # waiting for the agent process to be scheduled.
                     for group in (methods[1:], methods[:1]):
-                        interleaved(group, 'plug', ports, plug)
-                        interleaved(group, 'unplug', ports, unplug)
+                        interleaved(group, 'plug', ports, plug, turns)
+                        interleaved(group, 'unplug', ports, unplug, turns)
                 for method in methods:
                     method.close()
                     results[(method.name, n)] = (plug[method.name],
