@@ -30,7 +30,12 @@ agent process to be scheduled):
 * ours/thrift, ours/rest -- BridgeDriver.plug()/unplug(): validated port,
   bridge up+promiscuous+no snooping in one RTM_NEWLINK, port file, agent
   registration over the real socket, sent before the bridge is made and
-  its answer read after (and the reverse for unplug).
+  its answer read after (and the reverse for unplug). The agent is the
+  double (Python); its time to answer is part of ours.
+* ours/rest@0 -- ours/rest against instant_rest.py, an agent that answers
+  every request at once (the agent's framing, none of its work): what the
+  driver itself costs over REST, without the double's Python HTTP server,
+  which is slower than the agent's C++ one.
 
 The port files go to a temporary directory on the filesystem of the
 driver's default ``/var/lib/contrail/ports`` (``/var/lib``), not to /tmp:
@@ -113,8 +118,8 @@ class FloorUp(Floor):
 
 
 class Ours(object):
-    def __init__(self, protocol, agent_ports, ports_dir):
-        self.name = 'ours/' + protocol
+    def __init__(self, protocol, agent_ports, ports_dir, name=None):
+        self.name = name or 'ours/' + protocol
         conf = cfg.ConfigOpts()
         config.register_opts(conf)
         conf([], project='nova-lxc-contrail')
@@ -155,18 +160,29 @@ def pct(samples, q):
     return ordered[min(len(ordered) - 1, int(round(q / 100.0 * (len(ordered) - 1))))]
 
 
-def start_double():
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'tests.agent_double', '--thrift-port', '0',
-         '--rest-port', '0'], cwd=TOP, stdout=subprocess.PIPE, text=True)
+def start(argv, what):
+    """Start a server process that prints 'ready key=value ...'."""
+    proc = subprocess.Popen(argv, cwd=TOP, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline().split()
     if not line or line[0] != 'ready':
         proc.kill()
-        raise RuntimeError('agent double did not start')
+        raise RuntimeError('%s did not start' % what)
     return proc, dict(part.split('=') for part in line[1:])
 
 
+def start_double():
+    return start([sys.executable, '-m', 'tests.agent_double',
+                  '--thrift-port', '0', '--rest-port', '0'], 'agent double')
+
+
+def start_instant_rest():
+    return start([sys.executable,
+                  os.path.join(TOP, 'bench', 'instant_rest.py')],
+                 'instant REST agent')
+
+
 PORTS_FS = '/var/lib'
+INSTANT = 'ours/rest@0'
 MIN_SAMPLES = 100
 
 
@@ -182,13 +198,18 @@ def main(counts):
                                         prefix='bench-plug-') as tmp:
         print('port files in %s' % tmp, flush=True)
         proc, agent_ports = start_double()
+        instant, instant_ports = start_instant_rest()
         try:
             for n in counts:
                 methods = [Fork2014(), Floor(), FloorUp(),
                            Ours('thrift', agent_ports,
                                 os.path.join(tmp, 'thrift-%d' % n)),
                            Ours('rest', agent_ports,
-                                os.path.join(tmp, 'rest-%d' % n))]
+                                os.path.join(tmp, 'rest-%d' % n)),
+                           Ours('rest', dict(agent_ports,
+                                             rest=instant_ports['port']),
+                                os.path.join(tmp, 'instant-%d' % n),
+                                name=INSTANT)]
                 # A compute node's driver is long-lived: its agent
                 # connection (and a socket, for the floors) exist before
                 # the first port is timed.
@@ -221,8 +242,9 @@ def main(counts):
                               pct(unplug[method.name], 50),
                               pct(unplug[method.name], 99)), flush=True)
         finally:
-            proc.terminate()
-            proc.wait()
+            for server in (proc, instant):
+                server.terminate()
+                server.wait()
     report(results, counts)
 
 
@@ -233,7 +255,7 @@ def report(results, counts):
                                     for s in results[('floor', n)])
         up_plug = statistics.median(results[('floor+up', n)][0])
         fork_plug = statistics.median(results[('fork2014', n)][0])
-        for name in ('ours/thrift', 'ours/rest'):
+        for name in ('ours/thrift', 'ours/rest', INSTANT):
             plug, unplug = (statistics.median(s) for s in results[(name, n)])
             print('  N=%-4d %-11s plug/floor %.2fx (goal <= 1.5)  plug/'
                   'floor+up %.2fx  fork2014/plug %.1fx (goal >= 5)  '
@@ -243,7 +265,8 @@ def report(results, counts):
     big = max(counts)
     if big >= 100:
         print('\nflatness at N=%d (p50 of the last tenth / first tenth):' % big)
-        for name in ('floor', 'floor+up', 'ours/thrift', 'ours/rest', 'fork2014'):
+        for name in ('floor', 'floor+up', 'ours/thrift', 'ours/rest',
+                     INSTANT, 'fork2014'):
             plug, unplug = results[(name, big)]
             tenth = big // 10
             print('  %-11s plug %.2f  unplug %.2f' % (
