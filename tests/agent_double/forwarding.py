@@ -17,7 +17,10 @@ enslaved to a port bridge, whose carrier stays its container's veth's, and a
 bridge without promiscuous mode passes up broadcasts only: unicast between
 the containers then fails, as with the real vrouter.
 
-Filters are rewritten on every add and delete of a port; a device that
+Filters are rewritten on every add and delete of a port, and, as the agent
+binds a port whose device appears after its registration (a driver may
+register before it creates the bridge), whenever a registered device appears
+or is re-created (checked every POLL seconds until close()); a device that
 disappears takes its filter with it. Linux only (pyroute2, root).
 """
 from __future__ import absolute_import
@@ -32,6 +35,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 INGRESS = 0xffff0000
 PRIO = 49152          # one filter per device, at a fixed priority
 ETH_P_ALL = 0x0003
+POLL = 0.05
 
 
 class Forwarding(object):
@@ -39,7 +43,35 @@ class Forwarding(object):
         self.netns = double.netns
         self._lock = threading.Lock()
         self._networks = {}           # vn id -> {port id: device name}
+        self._wired = {}              # device name -> index it was wired at
+        self._closed = threading.Event()
         double.subscribe(self._changed)
+        self._watcher = threading.Thread(target=self._watch,
+                                         name='double-forwarding')
+        self._watcher.daemon = True
+        self._watcher.start()
+
+    def close(self):
+        self._closed.set()
+        self._watcher.join(5)
+
+    def _socket(self):
+        return NetNS(self.netns) if self.netns else IPRoute()
+
+    def _watch(self):
+        sock = self._socket()
+        try:
+            while not self._closed.wait(POLL):
+                indexes = dict((link.get_attr('IFLA_IFNAME'), link['index'])
+                               for link in sock.get_links())
+                with self._lock:
+                    for ports in self._networks.values():
+                        devices = sorted(ports.values())
+                        if any(indexes.get(d) != self._wired.get(d)
+                               for d in devices):
+                            self._rewire(devices, sock)
+        finally:
+            sock.close()
 
     def members(self, vn_id):
         """Device names of the ports of vn_id joined now."""
@@ -58,16 +90,20 @@ class Forwarding(object):
                 del self._networks[vn_id]
             self._rewire(sorted(ports.values()))
 
-    def _rewire(self, devices):
-        sock = NetNS(self.netns) if self.netns else IPRoute()
+    def _rewire(self, devices, sock=None):
+        own = sock is None
+        sock = self._socket() if own else sock
         try:
             index = dict((name, _index(sock, name)) for name in devices)
             present = [name for name in devices if index[name]]
             for name in present:
                 others = [index[o] for o in present if o != name]
                 _set_filter(sock, index[name], others)
+            for name in devices:
+                self._wired[name] = index[name]
         finally:
-            sock.close()
+            if own:
+                sock.close()
 
 
 def _index(sock, name):

@@ -61,6 +61,7 @@ def world():
             yield double, forwarding, client, containers
         finally:
             client.close()
+            forwarding.close()
             double.stop()
             for ns in [v for k, v in containers.items() if "-" not in k]:
                 pyroute2_netns.remove(ns)
@@ -120,3 +121,23 @@ def test_delete_unjoins(world):
     assert ping(c["c1"], "198.51.100.2", count=1) != 0
     client.add_port(port2)                  # the agent gets it again
     assert ping(c["c1"], "198.51.100.2") == 0
+
+
+def test_port_registered_before_its_bridge_is_joined_when_it_appears(world):
+    """A driver may register a port before it makes the bridge (it sends
+    the registration first and reads the answer after): the agent binds the
+    port when its device appears, and so does the double."""
+    _double, forwarding, client, c = world
+    ns = "nlc-fwd-c4-%s" % uuid.uuid4().hex[:6]
+    pyroute2_netns.create(ns)
+    c["c4"] = ns                            # removed with the others
+    port = Port(port_id=str(uuid.uuid4()), instance_id=str(uuid.uuid4()),
+                network_id=NET_A, project_id=str(uuid.uuid4()),
+                mac="02:00:00:00:00:04", ips=["198.51.100.4"],
+                devname="tap" + uuid.uuid4().hex[:11])
+    assert client.add_port(port) is True
+    assert port.ifname in forwarding.members(NET_A)
+    netdev.ensure_bridge(port.ifname)
+    attach(port.ifname, ns, "198.51.100.4")
+    assert ping(c["c1"], "198.51.100.4") == 0
+    assert ping(ns, "198.51.100.2") == 0

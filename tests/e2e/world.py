@@ -568,6 +568,7 @@ class World(object):
         step("libvirtd", lambda: self.libvirtd and self.libvirtd.stop())
         step("containers", lambda: [d for d, pid in self.report["controllers"].items()
                                     if pid and stop_container(d, pid)])
+        step("forwarding", lambda: self.forwarding and self.forwarding.close())
         step("double", lambda: self.double and self.double.stop())
         step("cgroups", self._rmdir_cgroups)
 
