@@ -160,6 +160,7 @@ def test_rest_requests_share_one_connection(double, persisted, make_port):
         assert client.add_port(port) is True
     finish = client.begin_add(persisted.save(make_port()))
     assert finish() is True
+    persisted.files.remove(ports[0].port_id)       # as the driver unplugs
     assert client.delete_port(ports[0].port_id) is True
     assert client.check() is True
     assert len(double.ports()) == 5
@@ -175,6 +176,7 @@ def test_rest_connection_closed_by_the_agent_is_replaced(double, persisted,
     double.drop_rest_connections()        # the agent keeps its table
     late = persisted.save(make_port())
     assert client.add_port(late) is True
+    persisted.files.remove(early.port_id)
     assert client.delete_port(early.port_id) is True
     assert list(double.ports()) == [late.port_id]
     # The new connection's restore asked for what the agent holds and sent
