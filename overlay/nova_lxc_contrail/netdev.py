@@ -1,15 +1,16 @@
 """Linux bridges through rtnetlink (pyroute2), without iptables or forks.
 
-``ensure_bridge`` creates the bridge with everything it needs in a single
-RTM_NEWLINK (up, promiscuous, STP off, forward delay 0, multicast snooping
-off) and repairs an existing one in place; ``delete_link`` removes a device
-and treats a missing one as done. The functions are safe from any thread
-and from a privileged helper process that runs them for the driver: a call
-takes a netlink socket of its own from a small pool of idle ones (opening
-one costs about 0.1 ms, a third of a bridge creation) and returns it when the
-kernel has answered. pyroute2 encodes the requests and decodes the answers;
-the creation request, which differs between bridges only in the name, is
-encoded once per name length.
+``ensure_bridge`` creates the bridge down with everything it needs in one
+RTM_NEWLINK (promiscuous, STP off, forward delay 0, multicast snooping off),
+turns IPv6 off on it and brings it up; it repairs an existing one in place.
+``delete_link`` removes a device and treats a missing one as done.
+
+The functions are safe from any thread and from a privileged helper process
+that runs them for the driver: a call takes a netlink socket of its own from
+a small pool of idle ones (opening one costs about 0.1 ms, a third of a
+bridge creation) and returns it when the kernel has answered. pyroute2
+encodes the requests and decodes the answers; the requests of a plug, which
+differ between bridges only in the name, are encoded once per name length.
 """
 from __future__ import absolute_import
 
@@ -36,6 +37,17 @@ BRIDGE_DATA = (('IFLA_BR_FORWARD_DELAY', 0),
 
 LinkState = collections.namedtuple(
     'LinkState', 'index kind up running promisc mcast_snooping master')
+
+# The host has no business on a port's bridge: it is the L2 path between
+# the container and the vrouter. With IPv6 on, bringing it up gives the host
+# a link-local address there and sends its MLD reports, router solicitations
+# and DAD probes into the tenant's port, and every bridge adds two routes to
+# the host's IPv6 table (a plug then costs more the more ports there are).
+# os-vif's Linux bridge plugin turns it off for the same reason (launchpad
+# bug 1302080). It has to be off before the bridge goes up; the creation
+# request cannot carry it.
+IPV6_SYSCTL = '/proc/sys/net/ipv6'
+DISABLE_IPV6 = IPV6_SYSCTL + '/conf/%s/disable_ipv6'
 
 
 MAX_IDLE_SOCKETS = 4
@@ -94,11 +106,11 @@ def _netlink():
             sock.close()
 
 
-def _bridge_msg(ifname=None, index=0):
+def _bridge_msg(ifname=None, index=0, flags=BRIDGE_FLAGS):
     msg = compat.ifinfmsg()
     msg['index'] = index
-    msg['flags'] = BRIDGE_FLAGS
-    msg['change'] = BRIDGE_FLAGS
+    msg['flags'] = flags
+    msg['change'] = flags
     attrs = [('IFLA_LINKINFO', {'attrs': [
         ('IFLA_INFO_KIND', 'bridge'),
         ('IFLA_INFO_DATA', {'attrs': list(BRIDGE_DATA)})]})]
@@ -108,34 +120,63 @@ def _bridge_msg(ifname=None, index=0):
     return msg
 
 
-# The bridge creation request differs between bridges only in the name's
-# bytes: pyroute2 encodes it once per name length (a fifth of a bridge
-# creation otherwise), the name is written into a copy.
-_create_templates = {}
+def _create_msg(ifname):
+    """RTM_NEWLINK creating bridge ifname: promiscuous, not yet up."""
+    msg = _bridge_msg(ifname, flags=IFF_PROMISC)
+    msg['header']['flags'] = compat.CREATE
+    return msg
 
 
-def _create_request(ifname):
-    """The encoded RTM_NEWLINK that creates bridge ifname."""
+def _up_msg(ifname):
+    """RTM_NEWLINK (a change) bringing device ifname up."""
+    msg = compat.ifinfmsg()
+    msg['flags'] = msg['change'] = IFF_UP
+    msg['attrs'] = [('IFLA_IFNAME', ifname)]
+    msg['header']['flags'] = compat.REQUEST
+    return msg
+
+
+# The requests of a plug differ between bridges only in the name's bytes:
+# pyroute2 encodes each once per name length (a fifth of a bridge creation
+# otherwise), the name is written into a copy.
+_templates = {}
+
+
+def _request(build, ifname):
+    """build(ifname) encoded, through the template of its name length."""
     try:
         name = ifname.encode('ascii')
     except UnicodeError:   # not one of our names: encoded as it is
-        return _encode_create(ifname)
-    template = _create_templates.get(len(name))
+        return _encode(build(ifname))
+    template = _templates.get((build, len(name)))
     if template is None:
         placeholder = b'#' * len(name)
-        encoded = _encode_create(placeholder.decode('ascii'))
+        encoded = _encode(build(placeholder.decode('ascii')))
         template = (encoded, encoded.index(placeholder + b'\0'))
-        _create_templates[len(name)] = template
+        _templates[(build, len(name))] = template
     encoded, offset = template
     return encoded[:offset] + name + encoded[offset + len(name):]
 
 
-def _encode_create(ifname):
-    msg = _bridge_msg(ifname)
+def _encode(msg):
     msg['header']['type'] = compat.RTM_NEWLINK
-    msg['header']['flags'] = compat.CREATE
     msg.encode()
     return bytes(msg.data)
+
+
+def _disable_ipv6(ifname):
+    """IPv6 off on the device (see DISABLE_IPV6); nothing to do on a kernel
+    without IPv6. /proc/sys/net is the calling thread's namespace."""
+    try:
+        fd = os.open(DISABLE_IPV6 % ifname, os.O_WRONLY)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT and not os.path.isdir(IPV6_SYSCTL):
+            return
+        raise NetdevError('cannot turn IPv6 off on %s: %s' % (ifname, exc))
+    try:
+        os.write(fd, b'1')
+    finally:
+        os.close(fd)
 
 
 def _get(sock, ifname):
@@ -173,25 +214,46 @@ def link_state(ifname):
 
 
 def ensure_bridge(ifname):
-    """Create the port bridge, or bring an existing one to the same state."""
+    """Create the port bridge, or bring an existing one to the same state.
+
+    A bridge this call created and could not finish is deleted again."""
     with _netlink() as sock:
         try:
-            compat.netlink_request_encoded(sock, _create_request(ifname))
-            return
+            compat.netlink_request_encoded(sock, _request(_create_msg, ifname))
         except compat.NetlinkError as exc:
             if exc.code != errno.EEXIST:
                 raise NetdevError('cannot create bridge %s: %s'
+                                  % (ifname, exc))
+        else:
+            try:
+                _disable_ipv6(ifname)
+                compat.netlink_request_encoded(sock, _request(_up_msg, ifname))
+                return
+            except (compat.NetlinkError, NetdevError) as exc:
+                _delete(sock, ifname)
+                raise NetdevError('cannot bring bridge %s up: %s'
                                   % (ifname, exc))
         link = _get(sock, ifname)
         state = _state(link) if link is not None else None
         if state is None or state.kind != 'bridge':
             raise NetdevError('%s exists and is not a bridge (%s)'
                               % (ifname, state and state.kind))
+        _disable_ipv6(ifname)
         try:
             compat.netlink_request(sock, _bridge_msg(index=state.index),
                                    compat.RTM_NEWLINK)
         except compat.NetlinkError as exc:
             raise NetdevError('cannot set up bridge %s: %s' % (ifname, exc))
+
+
+def _delete(sock, ifname):
+    """Best effort: delete device ifname (the cleanup of a failed call)."""
+    msg = compat.ifinfmsg()
+    msg['attrs'] = [('IFLA_IFNAME', ifname)]
+    try:
+        compat.netlink_request(sock, msg, compat.RTM_DELLINK)
+    except compat.NetlinkError:
+        pass
 
 
 def delete_link(ifname, kinds=('bridge',)):

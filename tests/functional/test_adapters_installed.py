@@ -228,6 +228,7 @@ def test_icehouse_rootwrap_runs_the_helper(icehouse, netns, tmp_path):
          input=json.dumps(_record(port_id, bridge)), extra_env=env)
     state = netdev.link_state(bridge)
     assert state.kind == 'bridge' and state.up and state.promisc
+    assert open(netdev.DISABLE_IPV6 % bridge).read().strip() == '1'
     assert json.load(open(os.path.join(ports_dir, port_id)))['id'] == port_id
     _run(rootwrap + ['unplug', ports_dir, bridge, port_id, 'tap' +
                      port_id[:11]], extra_env=env)
@@ -271,6 +272,8 @@ def test_privsep_daemon_plugs_with_cap_net_admin_only(netns, double,
         plugin.plug(vif, info)
         state = netdev.link_state(vif.bridge_name)
         assert state.kind == 'bridge' and state.up and state.promisc
+        with open(netdev.DISABLE_IPV6 % vif.bridge_name) as f:
+            assert f.read().strip() == '1'
         assert double.port(port_id)['system-name'] == vif.bridge_name
         plugin.unplug(vif, info)
         assert netdev.link_state(vif.bridge_name) is None

@@ -46,6 +46,8 @@ def test_plug_gives_an_up_promiscuous_bridge_the_agent_holds(
     state = netdev.link_state(port.ifname)
     assert state.kind == 'bridge' and state.up and state.promisc
     assert state.mcast_snooping == 0
+    with open(netdev.DISABLE_IPV6 % port.ifname) as f:
+        assert f.read().strip() == '1'               # the host stays off it
     held = double.port(port.port_id)
     assert held['system-name'] == port.ifname == 'br' + port.port_id[:11]
     assert held['type'] == 1                         # NameSpacePort

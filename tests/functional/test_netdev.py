@@ -5,11 +5,15 @@ from __future__ import absolute_import
 import errno
 import os
 import signal
+import socket
+import time
 
 import pytest
+from pyroute2 import IPRoute
 
 from bridge_helpers import inside_new_netns
 from bridge_helpers import links
+from bridge_helpers import veth_on
 from nova_lxc_contrail import compat
 from nova_lxc_contrail import netdev
 from tests.agent_double.samples import new_id
@@ -180,12 +184,13 @@ def test_a_refused_request_raises_the_kernels_errno(netns):
 
 @pytest.mark.parametrize('ifname', ['br0', 'brd3adbeef-12', 'b' * 15,
                                     u'br\u00e9t\u00e9'])
-def test_the_creation_request_is_pyroute2s_encoding_of_the_name(ifname):
-    netdev._create_request('x' * len(ifname))       # a template of the length
-    msg = netdev._bridge_msg(ifname)
-    msg['header'].update(type=compat.RTM_NEWLINK, flags=compat.CREATE)
-    msg.encode()
-    assert netdev._create_request(ifname) == bytes(msg.data)
+@pytest.mark.parametrize('build', [netdev._create_msg, netdev._up_msg],
+                         ids=['create', 'up'])
+def test_a_request_is_pyroute2s_encoding_of_the_name(build, ifname):
+    netdev._request(build, 'x' * len(ifname))       # a template of the length
+    assert netdev._request(build, ifname) == netdev._encode(build(ifname))
+    assert netdev._request(build, ifname) != netdev._encode(
+        build('x' * len(ifname)))
 
 
 def test_bridges_of_every_name_length_are_created(netns):
@@ -197,3 +202,59 @@ def test_bridges_of_every_name_length_are_created(netns):
         state = netdev.link_state(name)
         assert (state.kind, state.up, state.promisc) == ('bridge', True, True)
         assert state.mcast_snooping == 0
+
+
+def wait_until(condition, timeout=5):
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, 'timed out'
+        time.sleep(0.02)
+
+
+def ipv6_of(name):
+    """(disable_ipv6, IPv6 addresses, IPv6 routes) of device name."""
+    with open(netdev.DISABLE_IPV6 % name) as f:
+        disabled = f.read().strip()
+    with IPRoute() as ipr:
+        index = ipr.link_lookup(ifname=name)[0]
+        addrs = ipr.get_addr(family=socket.AF_INET6, index=index)
+        routes = [r for r in ipr.get_routes(family=socket.AF_INET6)
+                  if r.get_attr('RTA_OIF') == index]   # every table
+    return disabled, len(addrs), len(routes)
+
+
+def test_the_host_has_no_ipv6_on_a_bridge_even_with_a_port(netns):
+    name = bridge_name()
+    netdev.ensure_bridge(name)
+    with veth_on(name):                              # carrier: addrconf would
+        wait_until(lambda: netdev.link_state(name).running)   # run now
+        assert ipv6_of(name) == ('1', 0, 0)
+
+
+def test_an_existing_bridge_with_ipv6_gets_it_turned_off(netns):
+    name = bridge_name()
+    with IPRoute() as ipr:                           # made by someone else
+        ipr.link('add', ifname=name, kind='bridge')
+        ipr.link('set', index=ipr.link_lookup(ifname=name)[0], state='up')
+    with veth_on(name):
+        assert ipv6_of(name)[0] == '0'
+        wait_until(lambda: ipv6_of(name)[1:] >= (1, 2))   # link-local address,
+        #                                     fe80::/64 and ff00::/8 routes
+        netdev.ensure_bridge(name)
+        assert ipv6_of(name) == ('1', 0, 0)
+        state = netdev.link_state(name)
+        assert state.up and state.promisc and state.mcast_snooping == 0
+
+
+def test_a_bridge_that_cannot_be_finished_is_deleted(netns, monkeypatch):
+    name = bridge_name()
+    monkeypatch.setattr(netdev, 'DISABLE_IPV6',
+                        netdev.IPV6_SYSCTL + '/conf/%s/no_such_setting')
+    with pytest.raises(netdev.NetdevError) as failed:
+        netdev.ensure_bridge(name)
+    assert name in str(failed.value) and 'no_such_setting' in str(
+        failed.value)
+    assert name not in links()
+    monkeypatch.undo()
+    netdev.ensure_bridge(name)                       # and can be made again
+    assert netdev.link_state(name).up
