@@ -24,11 +24,11 @@ agent process to be scheduled):
   delete`` (tap). Devices only: its agent call would come on top.
 * floor -- bare pyroute2 netlink on one open socket: create a bridge
   (``link('add', kind='bridge')``), delete it. No agent, no file, not up.
-* floor+up -- the same, but the bridge created as ours is (up, promiscuous,
-  STP off, forward delay 0, no multicast snooping; one RTM_NEWLINK): the
+* floor+up -- the same, but the bridge made as ours is (created promiscuous,
+  STP off, forward delay 0, no multicast snooping; IPv6 off; then up): the
   kernel's share of our plug, so ours/floor+up is our own overhead.
 * ours/thrift, ours/rest -- BridgeDriver.plug()/unplug(): validated port,
-  bridge up+promiscuous+no snooping in one RTM_NEWLINK, port file, agent
+  bridge (as floor+up, from pre-encoded requests), port file, agent
   registration over the real socket, sent before the bridge is made and
   its answer read after (and the reverse for unplug). The agent is the
   double (Python); its time to answer is part of ours.
@@ -37,11 +37,17 @@ agent process to be scheduled):
   driver itself costs over REST, without the double's Python HTTP server,
   which is slower than the agent's C++ one.
 
-The port files go to a temporary directory on the filesystem of the
-driver's default ``/var/lib/contrail/ports`` (``/var/lib``), not to /tmp:
-creating a file costs what it costs where the driver writes them (on this
-VM, ten times more in a new directory of /tmp than in /var/lib).
+The port files go to an ext4 filesystem made for the run (mkfs.ext4's
+defaults, journal included, on a loop device), as /var/lib of a compute
+node is. Not to this VM's root filesystem: it is ext4 without a journal, on
+which ext4 skips every inode freed in the last half minute when it
+allocates one (``recently_deleted``, checked only without a journal), so a
+file creation costs 0.03 to 0.7 ms there depending on how many files the
+machine (the bench's own unplugs, a test run) deleted just before; with the
+journal it costs 0.03-0.05 ms whatever came before.
+``BENCH_PORTS_FS=/some/dir`` puts them in a temporary directory there instead.
 """
+import contextlib
 import os
 import random
 import statistics
@@ -113,8 +119,11 @@ class FloorUp(Floor):
 
     def plug(self, port):
         self.ipr.link('add', ifname=port.ifname, kind='bridge',
-                      flags=netdev.BRIDGE_FLAGS, change=netdev.BRIDGE_FLAGS,
+                      flags=netdev.IFF_PROMISC, change=netdev.IFF_PROMISC,
                       br_forward_delay=0, br_stp_state=0, br_mcast_snooping=0)
+        with open(netdev.DISABLE_IPV6 % port.ifname, 'w') as f:
+            f.write('1')
+        self.ipr.link('set', ifname=port.ifname, state='up')   # by name
 
 
 class Ours(object):
@@ -181,7 +190,28 @@ def start_instant_rest():
                  'instant REST agent')
 
 
-PORTS_FS = '/var/lib'
+@contextlib.contextmanager
+def ports_filesystem():
+    """A directory for the port files (see the module's docstring)."""
+    where = os.environ.get('BENCH_PORTS_FS')
+    if where:
+        with tempfile.TemporaryDirectory(dir=where,
+                                         prefix='bench-plug-') as tmp:
+            yield tmp
+        return
+    with tempfile.TemporaryDirectory(prefix='bench-plug-') as tmp:
+        image, mnt = os.path.join(tmp, 'ext4.img'), os.path.join(tmp, 'mnt')
+        os.mkdir(mnt)
+        with open(image, 'wb') as f:
+            f.truncate(256 << 20)
+        sh('mkfs.ext4', '-q', '-F', image)
+        sh('mount', '-o', 'loop', image, mnt)
+        try:
+            yield mnt
+        finally:
+            sh('umount', '-d', mnt)
+
+
 INSTANT = 'ours/rest@0'
 MIN_SAMPLES = 100
 
@@ -193,10 +223,10 @@ def main(counts):
     # and the method that always came first after fork2014's pass paid for
     # the idle CPU every time).
     turns = random.Random(0)
-    with inside_new_netns(), \
-            tempfile.TemporaryDirectory(dir=PORTS_FS,
-                                        prefix='bench-plug-') as tmp:
-        print('port files in %s' % tmp, flush=True)
+    with inside_new_netns(), ports_filesystem() as tmp:
+        print('port files in %s (%s)' % (
+            tmp, os.environ.get('BENCH_PORTS_FS') or
+            'a journaled ext4 of the run'), flush=True)
         proc, agent_ports = start_double()
         instant, instant_ports = start_instant_rest()
         try:
