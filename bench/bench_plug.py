@@ -25,8 +25,11 @@ agent process to be scheduled):
 * floor -- bare pyroute2 netlink on one open socket: create a bridge
   (``link('add', kind='bridge')``), delete it. No agent, no file, not up.
 * floor+up -- the same, but the bridge made as ours is (created promiscuous,
-  STP off, forward delay 0, no multicast snooping; IPv6 off; then up): the
-  kernel's share of our plug, so ours/floor+up is our own overhead.
+  STP off, forward delay 0, no multicast snooping; IPv6 off; then up), the
+  same kernel work as our plug's bridge through pyroute2's API: two
+  requests, each encoded per call and its answer read through pyroute2's
+  request machinery. Ours sends pre-encoded requests, so ours/floor+up may
+  be below 1.
 * ours/thrift, ours/rest -- BridgeDriver.plug()/unplug(): validated port,
   bridge (as floor+up, from pre-encoded requests), port file, agent
   registration over the real socket, sent before the bridge is made and
