@@ -8,6 +8,7 @@ sgdisk and mkfs. After each test nothing of it stays mounted or attached.
 import json
 import os
 import subprocess
+import threading
 
 import pytest
 
@@ -199,6 +200,34 @@ def test_table_read_through_a_block_device(nova, rootfs, tmp_path):
                                                               "raw"))
     assert via_device == via_file
     assert [p.number for p in via_device.root_candidates()] == [3]
+
+
+def test_read_block_device_refuses_a_fifo_without_waiting(nova, tmp_path):
+    """The privsep entrypoint is given a FIFO nobody writes to: it refuses
+    it at once instead of waiting in open() for a writer (which would hold
+    a privsep thread forever)."""
+    from nova.privsep import fs as privsep_fs
+    fifo = tmp_path / "fifo"
+    os.mkfifo(str(fifo))
+    outcome = []
+
+    def read():
+        try:
+            outcome.append(privsep_fs.read_block_device(str(fifo), 0, 512))
+        except Exception as exc:    # what the test checks
+            outcome.append(exc)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(5)
+    try:
+        assert not reader.is_alive(), "read_block_device waits on a FIFO"
+    finally:
+        if reader.is_alive():
+            # Let the blocked open() return: a writer comes and goes.
+            os.close(os.open(str(fifo), os.O_WRONLY | os.O_NONBLOCK))
+            reader.join(5)
+    assert len(outcome) == 1 and isinstance(outcome[0], ValueError)
+    assert str(outcome[0]) == "%s is not a block device" % fifo
 
 
 def test_qcow2_over_partitioned_raw(nova, rootfs, tmp_path, container_dir):
