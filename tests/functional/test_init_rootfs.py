@@ -6,6 +6,7 @@ or attached. Only libvirt is faked: nova's own fake of the libvirt binding,
 behind a recorder that lists every call made on the connection.
 """
 
+import errno
 import os
 import subprocess
 import sys
@@ -51,11 +52,27 @@ def escaping_link(root):
     return Symlink("../" * depth + "usr/sbin/init")
 
 
+# A name that is no UTF-8 (str with surrogate escapes, bytes to the kernel).
+LATIN1_SH = os.fsdecode(b"/bin/\xe9sh")
+
 INITS = {
-    # name: (how /sbin/init is made, what it resolves to, or the error)
+    # name: (how /sbin/init is made, what it resolves to, or the error);
+    # bytes: a script of those bytes
     "file": (lambda root: Script(images.INIT_SCRIPT), "/sbin/init"),
     "absolute-link-to-busybox": (lambda root: Symlink("/bin/busybox"),
                                  "/bin/busybox"),
+    "link-to-a-non-utf8-name": (lambda root: Symlink(LATIN1_SH),
+                                "/bin/busybox"),
+    "script-for-a-non-utf8-interpreter": (
+        lambda root: b"#!/bin/\xe9sh\nexec sleep 1\n", "/sbin/init"),
+    "link-to-a-missing-non-utf8-name": (
+        lambda root: Symlink(os.fsdecode(b"/bin/busybox-\xe9")),
+        "/bin/busybox-\\xe9 does not exist (via /sbin/init -> "
+        "/bin/busybox-\\xe9)"),
+    "script-with-dos-line-ends": (
+        lambda root: Script("#!/bin/sh\r\nexec sleep 1\r\n"),
+        "/sbin/init is a script for /bin/sh\\r, but /bin/sh\\r does not "
+        "exist"),
     "escaping-link": (escaping_link, '".." above the root stays at the root'),
     "host-only-absolute-link": (lambda root: Symlink("/lib/systemd/systemd"),
                                 "/lib does not exist"),
@@ -65,14 +82,22 @@ INITS = {
     "script-without-its-shell": (lambda root: Script("#!/bin/bash\n"),
                                  "/bin/bash does not exist"),
 }
-GOOD = ("file", "absolute-link-to-busybox")
+GOOD = ("file", "absolute-link-to-busybox", "link-to-a-non-utf8-name",
+        "script-for-a-non-utf8-interpreter")
 
 
 def make_root(tmp_path, case):
     root = str(tmp_path / "tree")
     os.mkdir(root)
-    images.make_rootfs(root, init=INITS[case][0](root),
-                       files={"/sbin/init2": Symlink("init")})
+    init = INITS[case][0](root)
+    images.make_rootfs(root, init=None if isinstance(init, bytes) else init,
+                       files={"/sbin/init2": Symlink("init"),
+                              LATIN1_SH: Symlink("busybox")})
+    if isinstance(init, bytes):
+        path = os.path.join(root, "sbin", "init")
+        with open(path, "wb") as f:
+            f.write(init)
+        os.chmod(path, 0o755)
     return root
 
 
@@ -95,6 +120,36 @@ def test_init_resolved_inside_the_rootfs(nova, tmp_path, case):
     with pytest.raises(rootpath.RootPathError) as err:
         rootpath.check_executable(root, "/sbin/init")
     assert expected in str(err.value)
+
+
+def kernel_execve(root, path):
+    """The errno of execve(PATH) in a child chrooted to ROOT (the kernel's
+    own verdict on a path the resolver refuses)."""
+    code = ("import os, sys\n"
+            "os.chroot(sys.argv[1])\n"
+            "os.chdir('/')\n"
+            "try:\n"
+            "    os.execv(sys.argv[2], [sys.argv[2]])\n"
+            "except OSError as e:\n"
+            "    sys.exit(e.errno)\n")
+    return subprocess.run([sys.executable, "-c", code, root, path],
+                          timeout=30).returncode
+
+
+@pytest.mark.parametrize("case, path, errno_", [
+    ("script-with-dos-line-ends", "/sbin/init", errno.ENOENT),
+    ("link-to-a-missing-non-utf8-name", "/sbin/init", errno.ENOENT),
+    ("file", "/sbin/init/", errno.ENOTDIR),
+    ("absolute-link-to-busybox", "/sbin/init/.", errno.ENOTDIR),
+])
+def test_refused_as_linux_refuses_it(nova, tmp_path, case, path, errno_):
+    _api, rootpath, _model, _exc, _fake = nova
+    root = make_root(tmp_path, case)
+    with pytest.raises(rootpath.RootPathError) as err:
+        rootpath.check_executable(root, path)
+    if errno_ == errno.ENOTDIR:
+        assert "is not a directory" in str(err.value)
+    assert kernel_execve(root, path) == errno_
 
 
 def loops_of(path):
@@ -127,7 +182,9 @@ def cloud_image(path, root):
 
 
 @pytest.mark.parametrize("case", ["file", "absolute-link-to-busybox",
-                                  "escaping-link", "loop", "missing"])
+                                  "escaping-link", "loop", "missing",
+                                  "link-to-a-missing-non-utf8-name",
+                                  "script-with-dos-line-ends"])
 def test_setup_container_checks_the_init(nova, tmp_path, cleanup, case):
     api, _rootpath, model, exc, _fake = nova
     image = cloud_image(tmp_path / "disk", make_root(tmp_path, case))
