@@ -248,6 +248,14 @@ def endless_continue(server, conn, request):
 
 
 def endless_empty_frames(server, conn, request):
+    """A reply's header, then empty frames: the result is never complete
+    (thrift's framed transport reads frame after frame for it)."""
+    name, seqid, _args = thrift_call(request)
+    buf = TTransport.TMemoryBuffer()
+    TBinaryProtocol.TBinaryProtocol(buf).writeMessageBegin(
+        name, TMessageType.REPLY, seqid)
+    server.send(conn, struct.pack('!i', len(buf.getvalue())) +
+                buf.getvalue())
     while not server._stopped.is_set():
         server.send(conn, b'\0\0\0\0' * 1024)
 
@@ -385,7 +393,7 @@ def test_a_huge_answer_is_not_read(protocol, chunked, agent, make_port):
     (302, b'{}', False),                    # no yes and no no
     (500, b'[' * 50000, AgentRejected),     # a no, whatever its body
     (500, b'{"error": "bad vn"}', AgentRejected),
-])
+], ids=['deep', 'not-utf8', 'not-json', 'list', '302', '500-deep', '500'])
 def test_rest_answer_that_is_not_a_yes(status, body, expected, agent,
                                        make_port):
     server = agent('rest', lambda s, conn, request: s.send(
