@@ -45,9 +45,14 @@ monotonic = getattr(time, 'monotonic', time.time)
 
 if PY2:  # pragma: no cover - exercised by the 2.7 test run
     def acquire(lock, timeout):
-        """lock.acquire(True, timeout) of Python 3: 2.7's locks take no
-        timeout, so poll with growing pauses (as 2.7's own
+        """lock.acquire(True, timeout) of Python 3. eventlet's green locks
+        (nova-compute on icehouse) take it; 2.7's own locks take no
+        timeout, so poll them with growing pauses (as 2.7's own
         Condition.wait(timeout) does)."""
+        try:
+            return lock.acquire(True, max(timeout, 0))
+        except TypeError:     # acquire() takes at most 1 argument
+            pass
         end = monotonic() + timeout
         pause = 0.0005
         while not lock.acquire(False):

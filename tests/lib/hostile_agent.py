@@ -88,14 +88,16 @@ class Hostile(object):
     hello) is answered as the agent does, every later one by
     ``self.behaviour(self, conn, request)`` (None: answered as the agent
     does; False returned: close the connection). Counts what it sent and
-    records the port ids it was asked to add (``wire_id``), and (REST) the
-    ports it holds, which ``GET /port/<id>`` answers as the agent does."""
+    records the port ids it was asked to add (``wire_id``) and (thrift) to
+    delete, and (REST) the ports it holds, which ``GET /port/<id>``
+    answers as the agent does."""
 
     def __init__(self, protocol, behaviour=None):
         self.protocol = protocol
         self.behaviour = behaviour
         self.sent = 0
         self.added = []
+        self.deleted = []
         self.records = {}
         self._listener = socket.socket()
         self._listener.bind(('127.0.0.1', 0))
@@ -133,6 +135,8 @@ class Hostile(object):
             name, seqid, args = thrift_call(request)
             if name == 'AddPort':
                 self.added.extend(p.port_id for p in args.port_list)
+            elif name == 'DeletePort':
+                self.deleted.append(args.port_id)
             return thrift_answer(name, seqid)
         method, path = request.split(b' ')[:2]
         port_id = path.decode().rpartition('/')[2]

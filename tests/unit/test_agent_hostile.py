@@ -23,6 +23,7 @@ from thrift.Thrift import TMessageType
 from thrift.transport import TTransport
 
 from nova_lxc_contrail.agent import base
+from nova_lxc_contrail.agent.thrift import tuuid
 from nova_lxc_contrail.exception import AgentProtocolError
 from nova_lxc_contrail.exception import AgentRejected
 from nova_lxc_contrail.exception import AgentTimeout
@@ -204,6 +205,30 @@ def test_a_port_pending_on_a_busy_connection_is_sent_without_reconnect(
         [p.port_id for p in held] + [late.port_id])
     assert client.check() is True             # sent once
     assert server.added.count(late.port_id) == 1
+    client.close()
+
+
+@pytest.mark.parametrize('protocol', ['rest', 'thrift'])
+def test_a_delete_left_pending_does_not_undo_a_later_add(protocol, agent,
+                                                         make_port):
+    # A plug's local work holds the client (begin_add ... finish) longer
+    # than the timeout; an unplug of another port meanwhile stays pending.
+    # That port plugged again afterwards must stay with the agent when the
+    # next check delivers pending work.
+    server = agent(protocol)
+    busy, again = make_port(), make_port()
+    client = server.client()
+    assert client.add_port(again) is True
+    finish = client.begin_add(busy)
+    assert finish is not None
+    assert client.delete_port(again.port_id) is False    # pending
+    assert finish() is True
+    assert client.add_port(again) is True                # plugged again
+    assert client.check() is True
+    if protocol == 'rest':
+        assert again.port_id in server.records
+    else:
+        assert server.deleted.count(tuuid(again.port_id)) == 0
     client.close()
 
 

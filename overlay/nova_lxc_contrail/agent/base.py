@@ -191,6 +191,7 @@ class AgentClient(object):
 
         A stale connection (the agent restarted since the last call) is
         retried once on a fresh one."""
+        self._supersede(port.port_id)
         if not self._acquire('add', port.port_id):
             with self._state:
                 self._pending_adds[port.port_id] = port
@@ -211,6 +212,7 @@ class AgentClient(object):
         """
         if self._send_add is None or not self._lock.acquire(False):
             return None
+        self._supersede(port.port_id)
         receive = None
         try:
             if (self._connected and port.port_id not in self._rejected and
@@ -290,7 +292,15 @@ class AgentClient(object):
             self._connected = False
             self._close()
 
-    # -- internals (called with the lock held) -----------------------------
+    # -- internals (called with the lock held, but for _supersede and
+    # _acquire) --------------------------------------------------------------
+    def _supersede(self, port_id):
+        # A delete of this port still pending is older than this add (the
+        # driver never plugs and unplugs one port at once): sent later, it
+        # would remove the port this add registers.
+        with self._state:
+            self._pending_deletes.discard(port_id)
+
     def _acquire(self, what, port_id):
         if acquire(self._lock, self._timeout):
             return True

@@ -93,6 +93,9 @@ class RestClient(base.AgentClient):
             raise AgentUnavailable('REST %s %s: %s' % (method, path, exc))
 
         def receive():
+            if conn.sock is None:
+                raise AgentUnavailable('REST %s %s: connection closed'
+                                       % (method, path))
             try:
                 conn.sock.start()
                 response = conn.getresponse()
