@@ -25,8 +25,8 @@ connection's state (``_connected``, ``_restored``, ``_rejected``). It is
 held across network waits, which the deadlines bound; callers wait for it
 at most ``timeout`` and otherwise do not touch the connection at all: a
 plug (or unplug) records its port as pending and returns False, a check
-returns at once. So a check stuck on a bad agent delays a plug by at most
-``timeout``. ``_state`` guards only the pending work (ports to add, ids to
+leaves its round out. So a check stuck on a bad agent delays a plug by at
+most ``timeout``. ``_state`` guards only the pending work (ports to add, ids to
 delete), which waiting callers record without the connection; it is never
 held across I/O. The next check sends pending work even on a connection
 that stayed up.
@@ -190,7 +190,8 @@ class AgentClient(object):
         """True if the agent holds the port now, False if it is pending.
 
         A stale connection (the agent restarted since the last call) is
-        retried once on a fresh one."""
+        retried once on a fresh one. A connection busy for longer than the
+        timeout leaves the port pending (the next check sends it)."""
         self._supersede(port.port_id)
         if not self._acquire('add', port.port_id):
             with self._state:
