@@ -107,8 +107,10 @@ class ThriftClient(base.AgentClient):
                 raise AgentProtocolError('thrift %s: answer without a '
                                          'result' % method)
             raise AgentRejected('thrift %s failed: %r' % (method, exc))
-        except Exception as exc:   # what garbage makes the decoder raise
-            raise AgentProtocolError('thrift %s: malformed answer: %s: %r'
+        except Exception as exc:
+            # What garbage makes the decoder raise (TypeError,
+            # UnicodeDecodeError, TProtocolException, ...).
+            raise AgentProtocolError('thrift %s: not an answer: %s: %r'
                                      % (method, type(exc).__name__, exc))
 
     def _yes(self, method, *args):
