@@ -43,6 +43,7 @@ HEADERS = {'Content-Type': 'application/json'}
 COMPARED = ('instance-id', 'vn-id', 'system-name', 'mac-address')
 BODY_LIMIT = base.READ_LIMIT
 ANSWER_LIMIT = 2 * BODY_LIMIT      # + status lines, headers, chunk sizes
+NOT_JSON = None                    # the answer of a body that is not JSON
 
 
 class _Connection(http_client.HTTPConnection):
@@ -54,11 +55,17 @@ class _Connection(http_client.HTTPConnection):
 
 
 def _decode(data):
-    """The JSON of an answer's body; None if it is not JSON."""
+    """The JSON of an answer's body; NOT_JSON if it is not JSON."""
     try:
         return json.loads(data.decode('utf-8')) if data else {}
     except (ValueError, RuntimeError):   # RuntimeError: RecursionError
-        return None
+        return NOT_JSON
+
+
+def _shown(answer):
+    """An answer for a message (they may be long)."""
+    text = repr(answer)
+    return text if len(text) <= 200 else text[:200] + '...'
 
 
 def _said_no(status):
@@ -79,7 +86,7 @@ class RestClient(base.AgentClient):
 
     def _send(self, method, path, body=None):
         """Send a request on the connection; return the function that
-        reads its answer as (status, decoded JSON or None if not JSON)."""
+        reads its answer as (status, decoded JSON or NOT_JSON)."""
         conn = self._conn
         if conn is None:
             raise AgentUnavailable('REST %s %s: not connected'
@@ -109,15 +116,15 @@ class RestClient(base.AgentClient):
             if len(data) > BODY_LIMIT:
                 raise AgentProtocolError('REST %s %s: answer longer than %d '
                                          'bytes' % (method, path, BODY_LIMIT))
-            return response.status, _decode(data), data
+            return response.status, _decode(data)
         return receive
 
     def _held(self, port_id):
-        status, answer, data = self._request('GET', '/port/%s' % port_id)
+        status, answer = self._request('GET', '/port/%s' % port_id)
         if status == 200 and isinstance(answer, dict):
             return answer
-        raise AgentProtocolError('REST GET /port/%s: not a port (%s: %r)'
-                                 % (port_id, status, data[:200]))
+        raise AgentProtocolError('REST GET /port/%s: not a port (%s: %s)'
+                                 % (port_id, status, _shown(answer)))
 
     def _open(self):
         # Connected here rather than by the first request: an agent that
@@ -153,30 +160,30 @@ class RestClient(base.AgentClient):
         receive = self._send('POST', '/port', json.dumps(port.to_record()))
 
         def check():
-            status, answer, data = receive()
+            status, answer = receive()
             if status == 200 and isinstance(answer, dict):
                 return
             if _said_no(status):
                 error = answer.get('error', answer) if isinstance(
-                    answer, dict) else data[:200]
+                    answer, dict) else answer
                 raise AgentRejected('REST agent refused %s (%s: %s)' % (
-                    port.port_id, status, error), [port.port_id])
+                    port.port_id, status, _shown(error)), [port.port_id])
             raise AgentProtocolError('REST POST /port %s: not an answer '
-                                     '(%s: %r)' % (port.port_id, status,
-                                                   data[:200]))
+                                     '(%s: %s)' % (port.port_id, status,
+                                                   _shown(answer)))
         return check
 
     def _delete(self, port_id):
         # The agent refuses a delete only for the nil UUID; a refusal is
         # logged, not kept pending (it would be refused at every restore).
-        status, _answer, data = self._request('DELETE', '/port/%s' % port_id)
+        status, answer = self._request('DELETE', '/port/%s' % port_id)
         if _said_no(status):
-            LOG.warning('REST agent refused to delete %s (%s: %r)',
-                        port_id, status, data[:200])
+            LOG.warning('REST agent refused to delete %s (%s: %s)',
+                        port_id, status, _shown(answer))
         elif status != 200:
             raise AgentProtocolError('REST DELETE /port/%s: not an answer '
-                                     '(%s: %r)' % (port_id, status,
-                                                   data[:200]))
+                                     '(%s: %s)' % (port_id, status,
+                                                   _shown(answer)))
 
     def _probe(self):
         ports = self._persisted(limit=1)
