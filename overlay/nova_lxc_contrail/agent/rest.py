@@ -15,13 +15,6 @@ id), so sending one again is harmless. The API itself keeps no session:
 a restart is also noticed by asking for one of our ports (``GET
 /port/<uuid>`` answers ``{}`` for ports it does not hold); a restore sends
 only what the agent is missing.
-
-Answers are bounded (``base.BoundedSocket``): each must arrive within the
-timeout and its body take at most BODY_LIMIT bytes (chunked or not; the
-whole answer with status lines and headers at most ANSWER_LIMIT). A yes is
-status 200 with a JSON object; a 4xx/5xx status is the agent's no; anything
-else (another status, a body that is not JSON, too deep or too long) is
-AgentProtocolError, and the connection is replaced.
 """
 from __future__ import absolute_import
 
@@ -36,7 +29,6 @@ from nova_lxc_contrail.exception import AgentRejected
 from nova_lxc_contrail.exception import AgentUnavailable
 
 LOG = logging.getLogger(__name__)
-
 NIL_UUID = '00000000-0000-0000-0000-000000000000'
 HEADERS = {'Content-Type': 'application/json'}
 # What the agent stores and answers in GET; a difference means "send again".
@@ -73,12 +65,20 @@ def _said_no(status):
 
 
 class RestClient(base.AgentClient):
+    """Answers are bounded (``base.BoundedSocket``): each must arrive within
+    the timeout and its body take at most BODY_LIMIT bytes (chunked or not;
+    the whole answer with status lines and headers at most ANSWER_LIMIT).
+    A yes is status 200 with a JSON object; a 4xx/5xx status is the agent's
+    no; anything else (another status, a body that is not JSON, too deep or
+    too long) is AgentProtocolError, and the connection is replaced."""
+
     protocol = 'rest'
 
     def __init__(self, host='127.0.0.1', port=9091, timeout=5.0,
                  persisted=None):
-        super(RestClient, self).__init__(persisted, timeout)
+        super(RestClient, self).__init__(persisted)
         self._address = (host, port)
+        self._timeout = timeout
         self._conn = None
 
     def _request(self, method, path, body=None):

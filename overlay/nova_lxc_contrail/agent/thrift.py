@@ -4,13 +4,6 @@ Framed transport, binary protocol, as every Contrail client used. Each new
 connection starts with ``Connect()`` (the agent then audits NovaVMPort
 entries; our NameSpacePort entries are exempt) and is followed by a restore
 of all persisted ports. UUIDs travel as lists of 16 byte values.
-
-Answers are bounded (``base.BoundedSocket``): each must arrive within the
-timeout and take at most ``base.READ_LIMIT`` bytes, frames and all (the
-thrift library's framed transport has no frame size limit in the 0.13 and
-0.17 lines we run on; its protocol's string and container limits are set
-too). A yes is ``True``, the agent's no ``False`` or an exception reply;
-anything the generated client cannot decode is AgentProtocolError.
 """
 from __future__ import absolute_import
 
@@ -56,12 +49,21 @@ def to_thrift(port):
 
 
 class ThriftClient(base.AgentClient):
+    """Answers are bounded (``base.BoundedSocket``): each must arrive within
+    the timeout and take at most ``base.READ_LIMIT`` bytes, frames and all
+    (the thrift library's framed transport has no frame size limit in the
+    0.13 and 0.17 lines we run on; its protocol's string and container
+    limits are set too). A yes is ``True``, the agent's no ``False`` or an
+    exception reply; anything the generated client cannot decode is
+    AgentProtocolError."""
+
     protocol = 'thrift'
 
     def __init__(self, host='127.0.0.1', port=9090, timeout=5.0,
                  persisted=None):
-        super(ThriftClient, self).__init__(persisted, timeout)
+        super(ThriftClient, self).__init__(persisted)
         self._address = (host, port)
+        self._timeout = timeout
         self._socket = None
         self._transport = None
         self._service = None
