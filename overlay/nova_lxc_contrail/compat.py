@@ -10,6 +10,7 @@ from __future__ import absolute_import
 import itertools
 import struct
 import sys
+import time
 
 try:
     from oslo_config import cfg
@@ -38,7 +39,35 @@ else:
     text_type = str
     string_types = (str,)
 
+# The clock of deadlines: 2.7 has no monotonic clock (a step of the wall
+# clock there only shortens or lengthens one deadline).
+monotonic = getattr(time, 'monotonic', time.time)
+
+if PY2:  # pragma: no cover - exercised by the 2.7 test run
+    def acquire(lock, timeout):
+        """lock.acquire(True, timeout) of Python 3. eventlet's green locks
+        (nova-compute on icehouse) take it; 2.7's own locks take no
+        timeout, so poll them with growing pauses (as 2.7's own
+        Condition.wait(timeout) does)."""
+        try:
+            return lock.acquire(True, max(timeout, 0))
+        except TypeError:     # acquire() takes at most 1 argument
+            pass
+        end = monotonic() + timeout
+        pause = 0.0005
+        while not lock.acquire(False):
+            left = end - monotonic()
+            if left <= 0:
+                return False
+            pause = min(pause * 2, left, 0.05)
+            time.sleep(pause)
+        return True
+else:
+    def acquire(lock, timeout):
+        return lock.acquire(True, max(timeout, 0))
+
 __all__ = ['cfg', 'http_client', 'text_type', 'string_types', 'PY2',
+           'monotonic', 'acquire',
            'netlink_socket', 'netlink_request', 'netlink_request_encoded',
            'NetlinkError', 'ifinfmsg',
            'RTM_NEWLINK', 'RTM_DELLINK', 'RTM_GETLINK']

@@ -23,6 +23,17 @@ class AgentUnavailable(ContrailBridgeError):
     """The vrouter agent cannot be reached (the port stays pending)."""
 
 
+class AgentTimeout(AgentUnavailable):
+    """A request to the agent did not complete within agent_timeout (the
+    port stays pending; the same call does not try again)."""
+
+
+class AgentProtocolError(AgentUnavailable):
+    """The agent's answer was not a valid one: malformed, too large, or not
+    the answer asked for (the port stays pending, as for an agent that
+    cannot be reached; the same call does not try again)."""
+
+
 class AgentRejected(ContrailBridgeError):
     """The vrouter agent answered and refused one or more ports."""
 

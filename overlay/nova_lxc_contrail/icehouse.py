@@ -16,6 +16,8 @@ started through nova's rootwrap (etc/icehouse/rootwrap.d/).
 """
 from __future__ import absolute_import
 
+import logging
+
 from oslo.config import cfg
 
 from nova import exception
@@ -30,6 +32,7 @@ from nova_lxc_contrail.exception import ContrailBridgeError
 from nova_lxc_contrail.port import Port
 
 CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
 HELPER = 'contrail-bridge-helper'
 
 
@@ -71,6 +74,13 @@ class ContrailBridgeVIFDriver(libvirt_vif.LibvirtGenericVIFDriver):
             raise exception.VirtualInterfacePlugException(
                 'contrail_bridge: plugging port %s failed: %s'
                 % (vif['id'], e))
+        except Exception as e:
+            # A bug of ours, not nova's: nova gets its plug failure (which
+            # it handles) and the log the traceback.
+            LOG.exception('contrail_bridge: plugging port %s', vif['id'])
+            raise exception.VirtualInterfacePlugException(
+                'contrail_bridge: plugging port %s failed: %s: %s'
+                % (vif['id'], type(e).__name__, e))
 
     def unplug(self, instance, vif):
         if not self._bridged(vif):
@@ -84,3 +94,8 @@ class ContrailBridgeVIFDriver(libvirt_vif.LibvirtGenericVIFDriver):
             raise exception.NovaException(
                 'contrail_bridge: unplugging port %s failed: %s'
                 % (vif['id'], e))
+        except Exception as e:
+            LOG.exception('contrail_bridge: unplugging port %s', vif['id'])
+            raise exception.NovaException(
+                'contrail_bridge: unplugging port %s failed: %s: %s'
+                % (vif['id'], type(e).__name__, e))

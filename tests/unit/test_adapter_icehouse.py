@@ -39,6 +39,9 @@ from nova_lxc_contrail import config  # noqa: E402
 from nova_lxc_contrail import names  # noqa: E402
 from nova_lxc_contrail.port import Port  # noqa: E402
 from tests.agent_double import AgentDouble  # noqa: E402
+from tests.lib.hostile_agent import Hostile  # noqa: E402
+from tests.lib.hostile_agent import http_answer  # noqa: E402
+from tests.lib.hostile_agent import TIMEOUT  # noqa: E402
 
 FILTERS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), 'etc', 'icehouse', 'rootwrap.d')
@@ -198,6 +201,43 @@ class IcehouseAdapterTestCase(unittest.TestCase):
         self.assertIsNone(self.double.port(vif['id']))
         self.assertRaises(exception.NovaException,
                           self.driver.unplug, INSTANCE, vif)
+
+    def _hostile_agent(self, answer):
+        """A REST agent that answers every request after its hello with
+        answer; the driver is made anew to talk to it."""
+        agent = Hostile('rest', lambda server, conn, request: server.send(
+            conn, answer))
+        self.addCleanup(agent.stop)
+        self._override('agent_rest_port', agent.port, config.GROUP)
+        self._override('agent_timeout', TIMEOUT, config.GROUP)
+        self.driver = icehouse.ContrailBridgeVIFDriver(lambda: None)
+        self.addCleanup(self.driver.bridges.stop)
+
+    def test_malformed_agent_answer_leaves_the_port_pending(self):
+        # 50,000 '[' made the JSON decoder raise RecursionError, which
+        # reached nova raw; it is a protocol error: the plug succeeds
+        # locally and the port stays pending.
+        self._hostile_agent(http_answer(200, b'[' * 50000))
+        self.driver.plug(INSTANCE, new_vif())
+        self.assertEqual(['plug'], [cmd[1] for cmd, _kw in self.executed])
+
+    def test_agent_no_is_a_plug_failure_and_undone(self):
+        self._hostile_agent(http_answer(500, b'{"error": "no"}'))
+        self.assertRaises(exception.VirtualInterfacePlugException,
+                          self.driver.plug, INSTANCE, new_vif())
+        self.assertEqual(['plug', 'unplug'],
+                         [cmd[1] for cmd, _kw in self.executed])
+
+    def test_unexpected_error_reaches_nova_as_a_plug_failure(self):
+        # Whatever escapes the core (a bug of ours) is still the plug
+        # failure nova handles, not a raw exception.
+        with mock.patch.object(self.driver.bridges, 'plug',
+                               side_effect=TypeError('a bug')):
+            try:
+                self.driver.plug(INSTANCE, new_vif())
+                self.fail('plug swallowed the error')
+            except exception.VirtualInterfacePlugException as exc:
+                self.assertIn('TypeError: a bug', str(exc))
 
 
 if __name__ == '__main__':

@@ -14,7 +14,8 @@ class AutoClient(base.AgentClient):
     protocol = 'auto'
 
     def __init__(self, candidates, persisted=None):
-        super(AutoClient, self).__init__(persisted)
+        super(AutoClient, self).__init__(
+            persisted, max(c._timeout for c in candidates))
         self._candidates = candidates
         self._impl = None
 

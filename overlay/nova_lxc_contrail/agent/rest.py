@@ -19,20 +19,59 @@ only what the agent is missing.
 from __future__ import absolute_import
 
 import json
+import logging
 import socket
 
 from nova_lxc_contrail.agent import base
 from nova_lxc_contrail.compat import http_client
+from nova_lxc_contrail.exception import AgentProtocolError
 from nova_lxc_contrail.exception import AgentRejected
 from nova_lxc_contrail.exception import AgentUnavailable
 
+LOG = logging.getLogger(__name__)
 NIL_UUID = '00000000-0000-0000-0000-000000000000'
 HEADERS = {'Content-Type': 'application/json'}
 # What the agent stores and answers in GET; a difference means "send again".
 COMPARED = ('instance-id', 'vn-id', 'system-name', 'mac-address')
+BODY_LIMIT = base.READ_LIMIT
+ANSWER_LIMIT = 2 * BODY_LIMIT      # + status lines, headers, chunk sizes
+NOT_JSON = None                    # the answer of a body that is not JSON
+
+
+class _Connection(http_client.HTTPConnection):
+    """An HTTPConnection whose socket bounds each exchange."""
+
+    def connect(self):
+        http_client.HTTPConnection.connect(self)
+        self.sock = base.BoundedSocket(self.sock, self.timeout, ANSWER_LIMIT)
+
+
+def _decode(data):
+    """The JSON of an answer's body; NOT_JSON if it is not JSON."""
+    try:
+        return json.loads(data.decode('utf-8')) if data else {}
+    except (ValueError, RuntimeError):   # RuntimeError: RecursionError
+        return NOT_JSON
+
+
+def _shown(answer):
+    """An answer for a message (they may be long)."""
+    text = repr(answer)
+    return text if len(text) <= 200 else text[:200] + '...'
+
+
+def _said_no(status):
+    return 400 <= status < 600
 
 
 class RestClient(base.AgentClient):
+    """Answers are bounded (``base.BoundedSocket``): each must arrive within
+    the timeout and its body take at most BODY_LIMIT bytes (chunked or not;
+    the whole answer with status lines and headers at most ANSWER_LIMIT).
+    A yes is status 200 with a JSON object; a 4xx/5xx status is the agent's
+    no; anything else (another status, a body that is not JSON, too deep or
+    too long) is AgentProtocolError, and the connection is replaced."""
+
     protocol = 'rest'
 
     def __init__(self, host='127.0.0.1', port=9091, timeout=5.0,
@@ -47,39 +86,51 @@ class RestClient(base.AgentClient):
 
     def _send(self, method, path, body=None):
         """Send a request on the connection; return the function that
-        reads its answer as (status, decoded JSON)."""
+        reads its answer as (status, decoded JSON or NOT_JSON)."""
         conn = self._conn
         if conn is None:
             raise AgentUnavailable('REST %s %s: not connected'
                                    % (method, path))
         try:
+            if conn.sock is None:       # http.client closed it after an
+                conn.connect()          # answer that ended the connection
+            conn.sock.start()
             conn.request(method, path, body, HEADERS)
         except (socket.error, http_client.HTTPException) as exc:
             raise AgentUnavailable('REST %s %s: %s' % (method, path, exc))
 
         def receive():
+            if conn.sock is None:
+                raise AgentUnavailable('REST %s %s: connection closed'
+                                       % (method, path))
             try:
+                conn.sock.start()
                 response = conn.getresponse()
-                data = response.read()
+                # The whole body, unless it is longer than the limit.
+                data = response.read(BODY_LIMIT + 1)
             except (socket.error, http_client.HTTPException) as exc:
                 raise AgentUnavailable('REST %s %s: %s' % (method, path, exc))
-            try:
-                answer = json.loads(data.decode('utf-8')) if data else {}
-            except ValueError:
-                answer = {'error': data.decode('utf-8', 'replace')}
-            return response.status, answer
+            except ValueError as exc:   # e.g. a chunk size that is no number
+                raise AgentProtocolError('REST %s %s: malformed answer: %s'
+                                         % (method, path, exc))
+            if len(data) > BODY_LIMIT:
+                raise AgentProtocolError('REST %s %s: answer longer than %d '
+                                         'bytes' % (method, path, BODY_LIMIT))
+            return response.status, _decode(data)
         return receive
 
     def _held(self, port_id):
         status, answer = self._request('GET', '/port/%s' % port_id)
-        return answer if status == 200 and isinstance(answer, dict) else {}
+        if status == 200 and isinstance(answer, dict):
+            return answer
+        raise AgentProtocolError('REST GET /port/%s: not a port (%s: %s)'
+                                 % (port_id, status, _shown(answer)))
 
     def _open(self):
         # Connected here rather than by the first request: an agent that
         # is down fails the (re)connection itself.
         self._close()
-        conn = http_client.HTTPConnection(*self._address,
-                                          timeout=self._timeout)
+        conn = _Connection(*self._address, timeout=self._timeout)
         try:
             conn.connect()
         except socket.error as exc:
@@ -110,14 +161,29 @@ class RestClient(base.AgentClient):
 
         def check():
             status, answer = receive()
-            if status != 200:
+            if status == 200 and isinstance(answer, dict):
+                return
+            if _said_no(status):
+                error = answer.get('error', answer) if isinstance(
+                    answer, dict) else answer
                 raise AgentRejected('REST agent refused %s (%s: %s)' % (
-                    port.port_id, status, answer.get('error', answer)),
-                    [port.port_id])
+                    port.port_id, status, _shown(error)), [port.port_id])
+            raise AgentProtocolError('REST POST /port %s: not an answer '
+                                     '(%s: %s)' % (port.port_id, status,
+                                                   _shown(answer)))
         return check
 
     def _delete(self, port_id):
-        self._request('DELETE', '/port/%s' % port_id)
+        # The agent refuses a delete only for the nil UUID; a refusal is
+        # logged, not kept pending (it would be refused at every restore).
+        status, answer = self._request('DELETE', '/port/%s' % port_id)
+        if _said_no(status):
+            LOG.warning('REST agent refused to delete %s (%s: %s)',
+                        port_id, status, _shown(answer))
+        elif status != 200:
+            raise AgentProtocolError('REST DELETE /port/%s: not an answer '
+                                     '(%s: %s)' % (port_id, status,
+                                                   _shown(answer)))
 
     def _probe(self):
         ports = self._persisted(limit=1)
