@@ -57,7 +57,8 @@ class ThriftHandler(object):
         return True
 
     def Connect(self):
-        self.table.connect()
+        # InstanceServiceAsyncHandler::Connect: new version, audit armed
+        self.table.connect('thrift')
         return True
 
 
@@ -104,6 +105,13 @@ class ThriftServer(object):
                 self._clients.discard(client)
             client.close()
 
+    def cut_connections(self):
+        """Cut the open client connections (the agent keeps its table)."""
+        with self._lock:
+            clients = list(self._clients)
+        for client in clients:
+            _shutdown(client.handle)
+
     def stop(self):
         self._stopping = True
         _shutdown(self._listen)
@@ -136,6 +144,7 @@ class RestHandler(BaseHTTPRequestHandler):
         LOG.debug('REST ' + fmt, *args)
 
     def _answer(self, code, doc):
+        self.server.requests.append((self.command, self.path, code))
         body = json.dumps(doc).encode('utf-8')
         self.send_response(code)
         self.send_header('Content-Type', 'application/json; charset=UTF-8')
@@ -149,6 +158,10 @@ class RestHandler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get('Content-Length') or 0)
         body = self.rfile.read(length).decode('utf-8')
+        if self.path == '/syncports' and self.server.syncports:
+            # PortIpcHandler::SyncHandler: new version, audit armed
+            self.server.table.connect('rest')
+            return self._answer(200, {})
         if self.path != '/port':
             return self._unknown()
         try:
@@ -186,13 +199,16 @@ class RestServer(ThreadingMixIn, HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, table, host, port, write_file, remove_file):
+    def __init__(self, table, host, port, write_file, remove_file,
+                 syncports=True):
         HTTPServer.__init__(self, (host, port), RestHandler)
         self.table = table
+        self.syncports = syncports      # False: an agent before /syncports
         self.write_file = write_file
         self.remove_file = remove_file
         self.port = self.server_address[1]
         self.connections = 0            # accepted since start
+        self.requests = []              # (method, path, status) answered
         self._open = set()
         self._lock = threading.Lock()
         self._thread = _daemon(self.serve_forever, 'double-rest', 0.05)
