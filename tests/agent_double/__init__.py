@@ -39,15 +39,16 @@ except ImportError:  # state queries need pyroute2; the rest does not
 class AgentDouble(object):
     def __init__(self, thrift_port=0, rest_port=0, host='127.0.0.1',
                  ports_dir=None, audit_timeout=60.0, netns=None,
-                 syncports=True):
+                 syncports=True, introspect_port=None):
         self.host = host
         self.syncports = syncports
+        self.introspect_port = introspect_port      # None: not served
         self.thrift_port = thrift_port
         self.rest_port = rest_port
         self.ports_dir = ports_dir
         self.netns = netns
         self.table = PortTable(audit_timeout)
-        self._thrift = self._rest = None
+        self._thrift = self._rest = self._introspect = None
 
     # -- life cycle -----------------------------------------------------
     @property
@@ -66,6 +67,10 @@ class AgentDouble(object):
                                         self._write_file, self._remove_file,
                                         self.syncports)
         self.rest_port = self._rest.port
+        if self.introspect_port is not None:
+            self._introspect = servers.IntrospectServer(
+                self.state, self.host, self.introspect_port)
+            self.introspect_port = self._introspect.port
         return self
 
     def stop(self):
@@ -73,7 +78,9 @@ class AgentDouble(object):
         if self.running:
             self._thrift.stop()
             self._rest.stop()
-            self._thrift = self._rest = None
+            if self._introspect is not None:
+                self._introspect.stop()
+            self._thrift = self._rest = self._introspect = None
             self.table.clear()
 
     def restart(self):

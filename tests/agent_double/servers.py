@@ -237,6 +237,45 @@ class RestServer(ThreadingMixIn, HTTPServer):
         self._thread.join(5)
 
 
+class IntrospectHandler(BaseHTTPRequestHandler):
+    """The agent's introspect (HTTP 8085, ``Snh_ItfReq``) reduced to what
+    tests ask: ``GET /Snh_ItfReq?uuid=<port id>`` answers the port's state
+    as JSON, ``{"active": bool, "reasons": [...]}`` (the introspect's
+    ``Active`` / ``Inactive< ... >``), or 404 if the agent does not hold
+    the port. Sandesh's XML is left out."""
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, fmt, *args):
+        LOG.debug('introspect ' + fmt, *args)
+
+    def do_GET(self):
+        match = re.match(r'^/Snh_ItfReq\?uuid=([0-9a-f-]{36})$', self.path)
+        state = self.server.state(match.group(1)) if match else None
+        body = json.dumps(state if state is not None else
+                          {'error': 'no such interface'}).encode('utf-8')
+        self.send_response(200 if state is not None else 404)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class IntrospectServer(ThreadingMixIn, HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, state, host, port):
+        HTTPServer.__init__(self, (host, port), IntrospectHandler)
+        self.state = state
+        self.port = self.server_address[1]
+        self._thread = _daemon(self.serve_forever, 'double-introspect', 0.05)
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+        self._thread.join(5)
+
+
 def _daemon(target, name, *args):
     thread = threading.Thread(target=target, name=name, args=args)
     thread.daemon = True

@@ -258,3 +258,26 @@ def test_listeners_see_changes(double, thrift, make_port):
     thrift.AddPort([to_thrift(port)])
     thrift.DeletePort(tuuid(port.port_id))
     assert seen == [('add', port.port_id), ('delete', port.port_id)]
+
+
+def test_introspect_shows_each_ports_state(make_port):
+    """GET /Snh_ItfReq?uuid= on the optional introspect port: the state a
+    test in another process (the icehouse flow) can assert."""
+    with AgentDouble(introspect_port=0) as agent:
+        vm, ns = make_port(ifname='lo'), make_port(ifname='lo', port_type=1)
+        for port in (vm, ns):
+            http(agent, 'POST', '/port', json.dumps(port.to_record()))
+        conn = http_client.HTTPConnection('127.0.0.1', agent.introspect_port)
+        try:
+            answers = []
+            for port_id in (vm.port_id, ns.port_id, make_port().port_id):
+                conn.request('GET', '/Snh_ItfReq?uuid=' + port_id)
+                response = conn.getresponse()
+                answers.append((response.status,
+                                json.loads(response.read().decode('utf-8'))))
+        finally:
+            conn.close()
+        assert answers[0] == (200, {'active': True, 'reasons': []})
+        assert answers[1] == (200, {'active': False, 'reasons': [
+            'vn-null', 'vm-null', 'vrf-null']})
+        assert answers[2][0] == 404
