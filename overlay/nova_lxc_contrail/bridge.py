@@ -172,8 +172,12 @@ class BridgeDriver(object):
         if self._retyped:
             return
         with self._retype_lock:
-            if not self._retyped:
+            if self._retyped:
+                return
+            try:
                 self._retyped = self._retype_all()
+            except Exception:   # a plug or a check must not fail for it
+                LOG.exception('re-registering ports of another type failed')
 
     def _retype_all(self):
         done = True
