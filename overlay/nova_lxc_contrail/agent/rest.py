@@ -16,9 +16,9 @@ a restart is also noticed by asking for one of our ports (``GET
 /port/<uuid>`` answers ``{}`` for ports it does not hold); a restore sends
 only what the agent is missing.
 
-Agents that have it (``POST /syncports``, newer REST agents) get a sync at
-each restore, as Contrail's own clients send after a restart: it bumps the
-agent's version and arms the audit that, after the stale-interface timeout
+Agents that have ``POST /syncports`` (the newer REST agents) get a sync at
+each restore (reconnection, or an agent found to have lost our ports): it
+bumps the agent's version and arms the audit that, after the stale-interface timeout
 (60 s by default), deletes the VM ports not added again since
 (``PortIpcHandler::SyncHandler``, port_ipc_handler.cc). So the sync goes
 first and every persisted port is sent after it, held or not (adding a
