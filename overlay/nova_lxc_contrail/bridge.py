@@ -12,6 +12,16 @@ there, so one plug costs one privileged call.
 Both are idempotent: plugging twice equals plugging once, unplugging a port
 that is not there is not an error. While the agent is away, plugs and
 unplugs succeed locally and the agent client sends them when it is back.
+
+Every port is registered with the configured ``port_type`` (NovaVMPort by
+default). Ports that port files show registered with another type (earlier
+versions registered NameSpacePort) are registered again, once, at the first
+agent check or plug (nova plugs every running instance's ports when it
+starts), whichever comes first. The agent changes nothing but the version
+of a port added again under the same id (contrail-controller
+``CfgIntTable::OnChange``: "Handling only version change for now"; R4.0+
+``PortSubscribeEntry::Update``: "Only version number is modifiable"), so
+the new type takes a delete first.
 """
 from __future__ import absolute_import
 
@@ -28,6 +38,8 @@ from nova_lxc_contrail.exception import AgentRejected
 from nova_lxc_contrail.exception import InvalidPort
 from nova_lxc_contrail.port import parse_uuid
 from nova_lxc_contrail.port import Port
+from nova_lxc_contrail.port import PORT_TYPES
+from nova_lxc_contrail.port import TYPE_NAMES
 
 LOG = logging.getLogger(__name__)
 
@@ -70,6 +82,10 @@ class BridgeDriver(object):
         self._local = local or LocalOps
         self.client = client or agent.make_client(group, self.persisted)
         self._interval = group.agent_check_interval
+        self.port_type = PORT_TYPES[group.port_type]
+        self._retyped = False       # all port files have port_type
+        self._retype_logged = set()
+        self._retype_lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread = None
 
@@ -82,6 +98,8 @@ class BridgeDriver(object):
         after it, so the agent works while the bridge is made (the agent
         takes a port whose device does not exist yet, and binds it when the
         device appears, as with nova's own taps)."""
+        self._retype()      # before a plug rewrites an old port's file
+        port = port.with_type(self.port_type)
         finish = self.client.begin_add(port)
         done = False
         try:
@@ -138,7 +156,56 @@ class BridgeDriver(object):
     def check(self):
         """One round of the periodic agent check (the adapters may drive it
         from their own timer instead of start())."""
+        self._retype()
         return self.client.check()
+
+    def _retype(self):
+        """The upgrade: ports persisted with another type than port_type
+        are registered again with it and their files rewritten, through
+        the privileged half as a plug's. The agent is told delete, then add
+        (see the module's docstring); the file is written before the delete
+        (a restore that the delete sets off sends the new type) and, if it
+        is gone, after it (an agent sharing ports_dir removes the file of a
+        deleted port).
+        While the agent is away the delete waits in the client and goes
+        first when it is back. Runs until one pass found nothing to do."""
+        if self._retyped:
+            return
+        with self._retype_lock:
+            if self._retyped:
+                return
+            try:
+                self._retyped = self._retype_all()
+            except Exception:   # a plug or a check must not fail for it
+                LOG.exception('re-registering ports of another type failed')
+
+    def _retype_all(self):
+        done = True
+        for old in self.persisted():
+            if old.port_type == self.port_type:
+                continue
+            port = old.with_type(self.port_type)
+            if port.port_id not in self._retype_logged:
+                self._retype_logged.add(port.port_id)
+                LOG.warning('port %s was registered as %s (by an earlier '
+                            'version); registering it as %s', port.port_id,
+                            TYPE_NAMES[old.port_type],
+                            TYPE_NAMES[port.port_type])
+            try:
+                record = port.to_record()
+                self._local.plug(port.ifname, record, self.ports_dir)
+                self.client.delete_port(port.port_id)
+                if self._files.load(port.port_id) is None:
+                    self._local.plug(port.ifname, record, self.ports_dir)
+                self.client.add_port(port)
+            except AgentRejected as exc:
+                LOG.error('agent refused port %s as %s: %s', port.port_id,
+                          TYPE_NAMES[port.port_type], exc)
+            except Exception as exc:    # local failure: next check again
+                LOG.warning('re-registering port %s failed: %s',
+                            port.port_id, exc)
+                done = False
+        return done
 
     def start(self):
         """Run check() every agent_check_interval seconds in a thread."""

@@ -7,6 +7,7 @@ from nova_lxc_contrail.compat import cfg
 
 GROUP = 'contrail_bridge'
 PROTOCOLS = ('auto', 'library', 'thrift', 'rest')
+PORT_TYPES = ('NovaVMPort', 'NameSpacePort')
 
 OPTS = [
     cfg.StrOpt('agent_protocol', default='auto', choices=PROTOCOLS,
@@ -27,6 +28,21 @@ OPTS = [
     cfg.FloatOpt('agent_check_interval', default=2.0,
                  help='Seconds between checks of the agent connection; '
                       'pending registrations are sent when it comes back.'),
+    cfg.StrOpt('port_type', default='NovaVMPort', choices=PORT_TYPES,
+               help='Port type the instances\' ports are registered with. '
+                    'NovaVMPort (the default) makes the agent ask the '
+                    'control node for the instance\'s configuration, as '
+                    'for any nova VM; from agent R2.0 on a NameSpacePort '
+                    'gets none (no network, DHCP answer, routes, metadata '
+                    'or security groups) unless the deployment links the '
+                    'virtual-router to the VM itself, as svc-monitor does '
+                    'for service instances: only then is NameSpacePort '
+                    'right. Ports registered with the other type (port '
+                    'files of an earlier version) are registered again '
+                    'with this one at the next agent check. The bridge '
+                    'design is for kernel-mode vrouters: on DPDK or '
+                    'SmartNIC vrouters a VM port is a PMD (vhost-user) '
+                    'port, which a Linux bridge is not.'),
     cfg.StrOpt('ports_dir', default='/var/lib/contrail/ports',
                help='Directory of the persisted port registrations (the '
                     'agent\'s port-file layout, one JSON file per port).'),

@@ -7,6 +7,7 @@ The record form is the agent's REST body, which is also its port-file format
 """
 from __future__ import absolute_import
 
+import copy
 import datetime
 import re
 import socket
@@ -17,8 +18,15 @@ from nova_lxc_contrail.compat import string_types
 from nova_lxc_contrail.compat import text_type
 from nova_lxc_contrail.exception import InvalidPort
 
+# The agent's port types (thrift PortTypes, REST "type"). An instance's port
+# is a NovaVMPort: from R2.0 on the agent asks the control node for the VM's
+# configuration (VN, VRF, IPs, security groups) only for that type; a
+# NameSpacePort gets none unless something links the virtual-router to the VM
+# (svc-monitor does, nova does not) and stays inactive (contrail.md 0.1).
 NOVA_VM_PORT = 0
-NAMESPACE_PORT = 1      # LXC ports: exempt from the agent's post-Connect audit
+NAMESPACE_PORT = 1
+PORT_TYPES = {'NovaVMPort': NOVA_VM_PORT, 'NameSpacePort': NAMESPACE_PORT}
+TYPE_NAMES = dict((v, k) for k, v in PORT_TYPES.items())
 NO_IPV4 = '0.0.0.0'     # what the agent takes as "no IPv4 address"
 NO_VLAN = -1
 AUTHOR = 'nova-lxc-contrail'
@@ -82,7 +90,7 @@ class Port(object):
 
     def __init__(self, port_id, instance_id, network_id, project_id, mac,
                  ips=(), display_name='', hostname='', host='', ifname=None,
-                 devname=None, port_type=NAMESPACE_PORT):
+                 devname=None, port_type=NOVA_VM_PORT):
         problems = []
 
         def check(parse, *args):
@@ -106,7 +114,7 @@ class Port(object):
         else:
             self.ifname = check(names.bridge_name, self.port_id, devname) \
                 if devname or self.port_id else None
-        if port_type not in (NOVA_VM_PORT, NAMESPACE_PORT):
+        if port_type not in TYPE_NAMES:
             problems.append('unknown port type %r' % (port_type,))
         self.port_type = port_type
         if problems:
@@ -151,7 +159,7 @@ class Port(object):
                        hostname=record.get('hostname', ''),
                        host=record.get('host', ''),
                        ifname=record['system-name'],
-                       port_type=record.get('type', NAMESPACE_PORT))
+                       port_type=record.get('type', NOVA_VM_PORT))
         except (KeyError, TypeError, AttributeError) as exc:
             raise InvalidPort(getattr(record, 'get', dict().get)('id'),
                               'incomplete record (%s)' % exc)
@@ -176,6 +184,15 @@ class Port(object):
             'author': AUTHOR,
             'time': datetime.datetime.utcnow().isoformat(),
         }
+
+    def with_type(self, port_type):
+        """This port as port_type (a copy; self is left as it is)."""
+        if port_type not in TYPE_NAMES:
+            raise InvalidPort(self.port_id, 'unknown port type %r'
+                              % (port_type,))
+        port = copy.copy(self)
+        port.port_type = port_type
+        return port
 
     def __eq__(self, other):
         return isinstance(other, Port) and vars(self) == vars(other)

@@ -1,11 +1,15 @@
 """A double of the Contrail vrouter agent for tests: thrift (InstanceService)
-and REST (port API) over real sockets on 127.0.0.1, with the agent's
-validation and table semantics, port files reloaded at start, stoppable and
-restartable on the same port numbers, and the agent's view of port state
-(a port is active when its device is UP and RUNNING in the kernel).
+and REST (port API, with ``POST /syncports`` unless syncports=False) over
+real sockets on 127.0.0.1, with the agent's validation and table semantics
+(table.py), port files reloaded at start, stoppable and restartable on the
+same port numbers, and the agent's view of port state: a port is active
+when it has its VM's config (a VM port has; a NameSpacePort only when the
+test links it, as svc-monitor would) and its device is UP and RUNNING.
 
     double = AgentDouble(ports_dir=..., netns='ns1').start()
     ...  double.ports(), double.count('add', port_id), double.is_active(port_id)
+    double.state(port_id)   # {'active': False, 'reasons': ['vn-null', ...]}
+    double.link(port_id)    # config for a NameSpacePort
     double.stop(); double.start()     # agent restart, same ports
 """
 from __future__ import absolute_import
@@ -23,6 +27,7 @@ except ImportError:   # run from a checkout: python3 -m tests.agent_double
 
 from . import checks  # noqa: E402
 from . import servers  # noqa: E402
+from .table import activity  # noqa: E402
 from .table import PortTable  # noqa: E402
 
 try:
@@ -30,20 +35,20 @@ try:
 except ImportError:  # state queries need pyroute2; the rest does not
     IPRoute = NetNS = None
 
-IFF_UP = 0x1
-IFF_RUNNING = 0x40
-
 
 class AgentDouble(object):
     def __init__(self, thrift_port=0, rest_port=0, host='127.0.0.1',
-                 ports_dir=None, audit_timeout=60.0, netns=None):
+                 ports_dir=None, audit_timeout=60.0, netns=None,
+                 syncports=True, introspect_port=None):
         self.host = host
+        self.syncports = syncports
+        self.introspect_port = introspect_port      # None: not served
         self.thrift_port = thrift_port
         self.rest_port = rest_port
         self.ports_dir = ports_dir
         self.netns = netns
         self.table = PortTable(audit_timeout)
-        self._thrift = self._rest = None
+        self._thrift = self._rest = self._introspect = None
 
     # -- life cycle -----------------------------------------------------
     @property
@@ -59,8 +64,13 @@ class AgentDouble(object):
                                             self.thrift_port)
         self.thrift_port = self._thrift.port
         self._rest = servers.RestServer(self.table, self.host, self.rest_port,
-                                        self._write_file, self._remove_file)
+                                        self._write_file, self._remove_file,
+                                        self.syncports)
         self.rest_port = self._rest.port
+        if self.introspect_port is not None:
+            self._introspect = servers.IntrospectServer(
+                self.state, self.host, self.introspect_port)
+            self.introspect_port = self._introspect.port
         return self
 
     def stop(self):
@@ -68,7 +78,9 @@ class AgentDouble(object):
         if self.running:
             self._thrift.stop()
             self._rest.stop()
-            self._thrift = self._rest = None
+            if self._introspect is not None:
+                self._introspect.stop()
+            self._thrift = self._rest = self._introspect = None
             self.table.clear()
 
     def restart(self):
@@ -129,6 +141,16 @@ class AgentDouble(object):
         an agent that ended idle sessions (the real one does not)."""
         self._rest.cut_connections()
 
+    def rest_requests(self):
+        """[(method, path, status)] the REST front end answered since it
+        started."""
+        return list(self._rest.requests)
+
+    def drop_thrift_connections(self):
+        """Cut the thrift connections that are open now, keeping the table
+        (a connection lost in between; the client reconnects)."""
+        self._thrift.cut_connections()
+
     def subscribe(self, listener):
         self.table.subscribe(listener)
 
@@ -141,12 +163,27 @@ class AgentDouble(object):
         finally:
             sock.close()
 
-    def is_active(self, port_id):
-        """The agent's test: the registered device is UP and RUNNING."""
+    def link(self, port_id, linked=True):
+        """Give a NameSpacePort its config (svc-monitor's link of the
+        virtual-router to the VM); linked=False takes it back."""
+        self.table.link(port_id, linked)
+
+    def state(self, port_id):
+        """{'active': bool, 'reasons': [...]} as the agent's introspect
+        shows the port (reasons: its Inactive< ... > words); None if the
+        agent does not hold the port."""
         record = self.port(port_id)
-        flags = self.link_flags(record['system-name']) if record else None
-        return flags is not None and \
-            flags & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING
+        if record is None:
+            return None
+        active, reasons = activity(self.table.configured(port_id),
+                                   self.link_flags(record['system-name']))
+        return {'active': active, 'reasons': reasons}
+
+    def is_active(self, port_id):
+        """The agent's test: the port has config and its device is UP and
+        RUNNING (vm_interface.cc IsActive, interface.cc GetOsParams)."""
+        state = self.state(port_id)
+        return bool(state and state['active'])
 
     def wait_for(self, predicate, timeout=15.0, interval=0.02):
         """Poll predicate() until true; returns its last value."""

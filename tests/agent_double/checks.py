@@ -2,8 +2,12 @@
 
 Each check returns a record (REST body keys) or raises Refused with the
 agent's message. Sources: the agent's thrift handler (AddPort) and its REST
-handler (PortIpcHandler::HasAllMembers / CanAdd), see
-shared/research/contrail.md section 2.
+handler, R2.20 (PortIpcHandler::HasAllMembers / CanAdd) and R4.0+
+(port_ipc_handler.cc MakeAddVmiUuidRequest: every member present with its
+JSON type; "type" 1 NameSpacePort, 2 remote port, anything else a VM port;
+a nil "vn-id" refused for VM ports; an all-zero MAC refused), see
+shared/research/contrail.md sections 0.1 and 2. Where the releases differ
+the double refuses what any of them refuses.
 """
 from __future__ import absolute_import
 
@@ -12,6 +16,7 @@ import socket
 import uuid
 
 from .table import NOVA_VM_PORT
+from .table import rest_type
 
 try:
     string_types = (str, unicode)  # noqa: F821  (Python 2)
@@ -73,13 +78,15 @@ def rest_port(body):
         errors.append('invalid port uuid')
     if _uuid_or_nil(doc['instance-id']) == NIL:
         errors.append('invalid instance uuid')
-    if doc['type'] == NOVA_VM_PORT:
+    port_type = rest_type(doc['type'])
+    if port_type == NOVA_VM_PORT:
         if _uuid_or_nil(doc['vn-id']) == NIL:
             errors.append('invalid VN uuid')
         if _uuid_or_nil(doc['vm-project-id']) == NIL:
             errors.append('invalid VM project uuid')
     mac = doc['mac-address']
-    if not mac or mac.count(':') != 5:
+    if not mac or mac.count(':') != 5 or \
+            not mac.replace(':', '').strip('0'):    # R4.0+: not all-zero
         errors.append('Invalid MAC, Use xx:xx:xx:xx:xx:xx format')
     if doc['rx-vlan-id'] != -1 and doc['tx-vlan-id'] == -1:
         errors.append('Invalid request. RX (isolated) vlan set, '
@@ -88,6 +95,7 @@ def rest_port(body):
         raise Refused(', '.join(errors))
     record = dict((key, doc[key]) for key, _ in REST_MEMBERS)
     record['id'] = str(_uuid_or_nil(doc['id']))
+    record['type'] = port_type
     record['hostname'] = doc.get('hostname', '')
     return record
 

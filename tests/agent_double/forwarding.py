@@ -5,6 +5,11 @@ each other, ports of different networks do not, as through a vrouter.
     forwarding = Forwarding(double)     # from now on, through subscribe()
     forwarding.members(vn_id)           # [device name, ...] joined now
 
+The vrouter forwards for active ports only: a port with its VM's config
+(a VM port, or a NameSpacePort the test linked) whose device is UP and
+RUNNING (table.activity, as the agent's VmInterface::IsActive); an inactive
+port's device gets no filter, so its container reaches no one.
+
 The vrouter sits on the device the port is registered under: for an LXC
 port, the port's bridge. It sees the frames the bridge passes up to its own
 device (every frame, because the bridge is promiscuous) and delivers frames
@@ -19,9 +24,9 @@ the containers then fails, as with the real vrouter.
 
 Filters are rewritten on every add and delete of a port, and, as the agent
 binds a port whose device appears after its registration (a driver may
-register before it creates the bridge), whenever a registered device appears
-or is re-created (checked every POLL seconds until close()); a device that
-disappears takes its filter with it. Linux only (pyroute2, root).
+register before it creates the bridge), whenever a registered device
+appears, is re-created or becomes active or inactive (checked every POLL
+seconds until close()); a device that disappears takes its filter with it. Linux only (pyroute2, root).
 """
 from __future__ import absolute_import
 
@@ -32,6 +37,8 @@ from pyroute2 import IPRoute
 from pyroute2 import NetNS
 from pyroute2.netlink.exceptions import NetlinkError
 
+from .table import activity
+
 INGRESS = 0xffff0000
 PRIO = 49152          # one filter per device, at a fixed priority
 ETH_P_ALL = 0x0003
@@ -41,9 +48,10 @@ POLL = 0.05
 class Forwarding(object):
     def __init__(self, double):
         self.netns = double.netns
+        self._table = double.table
         self._lock = threading.Lock()
         self._networks = {}           # vn id -> {port id: device name}
-        self._wired = {}              # device name -> index it was wired at
+        self._wired = {}              # vn id -> what it was wired for
         self._closed = threading.Event()
         double.subscribe(self._changed)
         self._watcher = threading.Thread(target=self._watch,
@@ -62,48 +70,69 @@ class Forwarding(object):
         sock = self._socket()
         try:
             while not self._closed.wait(POLL):
-                indexes = dict((link.get_attr('IFLA_IFNAME'), link['index'])
-                               for link in sock.get_links())
+                links = _links(sock)
                 with self._lock:
-                    for ports in self._networks.values():
-                        devices = sorted(ports.values())
-                        if any(indexes.get(d) != self._wired.get(d)
-                               for d in devices):
-                            self._rewire(devices, sock)
+                    for vn_id in list(self._networks):
+                        if self._wiring(vn_id, links) != \
+                                self._wired.get(vn_id):
+                            self._rewire(vn_id, sock, links)
         finally:
             sock.close()
 
     def members(self, vn_id):
-        """Device names of the ports of vn_id joined now."""
+        """Device names of the ports of vn_id joined now (active ones)."""
         with self._lock:
-            return sorted(self._networks.get(vn_id, {}).values())
+            return sorted(name for name, _index, active
+                          in self._wired.get(vn_id, ()) if active)
 
     def _changed(self, op, record):
         vn_id, port_id = record.get('vn-id'), record['id']
-        with self._lock:
-            ports = self._networks.setdefault(vn_id, {})
-            for other in self._networks.values():   # a port moved networks
-                other.pop(port_id, None)
-            if op == 'add' and vn_id:
-                ports[port_id] = record['system-name']
-            if not ports:
-                del self._networks[vn_id]
-            self._rewire(sorted(ports.values()))
-
-    def _rewire(self, devices, sock=None):
-        own = sock is None
-        sock = self._socket() if own else sock
+        sock = self._socket()
         try:
-            index = dict((name, _index(sock, name)) for name in devices)
-            present = [name for name in devices if index[name]]
-            for name in present:
-                others = [index[o] for o in present if o != name]
-                _set_filter(sock, index[name], others)
-            for name in devices:
-                self._wired[name] = index[name]
+            with self._lock:
+                for other in self._networks.values():   # a port moved
+                    other.pop(port_id, None)
+                if op == 'add' and vn_id:
+                    self._networks.setdefault(vn_id, {})[port_id] = \
+                        record['system-name']
+                else:       # deleted: its device forwards nothing more
+                    index = _index(sock, record['system-name'])
+                    if index:
+                        _set_filter(sock, index, [])
+                links = _links(sock)
+                for vn in list(self._networks):
+                    if self._wiring(vn, links) != self._wired.get(vn):
+                        self._rewire(vn, sock, links)
         finally:
-            if own:
-                sock.close()
+            sock.close()
+
+    def _wiring(self, vn_id, links):
+        """((device, index, active), ...) of vn_id's ports: the agent
+        forwards for active ports only (table.activity)."""
+        return tuple(sorted(
+            (name,) + links.get(name, (None, None))[:1] + (activity(
+                self._table.configured(port_id),
+                links.get(name, (None, None))[1])[0],)
+            for port_id, name in self._networks[vn_id].items()))
+
+    def _rewire(self, vn_id, sock, links):
+        wiring = self._wiring(vn_id, links)
+        active = [index for _name, index, on in wiring if on]
+        for _name, index, on in wiring:
+            if index:
+                _set_filter(sock, index,
+                            [i for i in active if i != index] if on else [])
+        if wiring:
+            self._wired[vn_id] = wiring
+        else:
+            del self._networks[vn_id]
+            self._wired.pop(vn_id, None)
+
+
+def _links(sock):
+    """{device name: (index, kernel flags)} of the namespace's devices."""
+    return dict((link.get_attr('IFLA_IFNAME'), (link['index'], link['flags']))
+                for link in sock.get_links())
 
 
 def _index(sock, name):

@@ -57,7 +57,8 @@ class ThriftHandler(object):
         return True
 
     def Connect(self):
-        self.table.connect()
+        # InstanceServiceAsyncHandler::Connect: new version, audit armed
+        self.table.connect('thrift')
         return True
 
 
@@ -104,6 +105,13 @@ class ThriftServer(object):
                 self._clients.discard(client)
             client.close()
 
+    def cut_connections(self):
+        """Cut the open client connections (the agent keeps its table)."""
+        with self._lock:
+            clients = list(self._clients)
+        for client in clients:
+            _shutdown(client.handle)
+
     def stop(self):
         self._stopping = True
         _shutdown(self._listen)
@@ -136,6 +144,7 @@ class RestHandler(BaseHTTPRequestHandler):
         LOG.debug('REST ' + fmt, *args)
 
     def _answer(self, code, doc):
+        self.server.requests.append((self.command, self.path, code))
         body = json.dumps(doc).encode('utf-8')
         self.send_response(code)
         self.send_header('Content-Type', 'application/json; charset=UTF-8')
@@ -149,6 +158,10 @@ class RestHandler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get('Content-Length') or 0)
         body = self.rfile.read(length).decode('utf-8')
+        if self.path == '/syncports' and self.server.syncports:
+            # PortIpcHandler::SyncHandler: new version, audit armed
+            self.server.table.connect('rest')
+            return self._answer(200, {})
         if self.path != '/port':
             return self._unknown()
         try:
@@ -186,13 +199,16 @@ class RestServer(ThreadingMixIn, HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, table, host, port, write_file, remove_file):
+    def __init__(self, table, host, port, write_file, remove_file,
+                 syncports=True):
         HTTPServer.__init__(self, (host, port), RestHandler)
         self.table = table
+        self.syncports = syncports      # False: an agent before /syncports
         self.write_file = write_file
         self.remove_file = remove_file
         self.port = self.server_address[1]
         self.connections = 0            # accepted since start
+        self.requests = []              # (method, path, status) answered
         self._open = set()
         self._lock = threading.Lock()
         self._thread = _daemon(self.serve_forever, 'double-rest', 0.05)
@@ -218,6 +234,45 @@ class RestServer(ThreadingMixIn, HTTPServer):
         self.shutdown()
         self.server_close()
         self.cut_connections()
+        self._thread.join(5)
+
+
+class IntrospectHandler(BaseHTTPRequestHandler):
+    """The agent's introspect (HTTP 8085, ``Snh_ItfReq``) reduced to what
+    tests ask: ``GET /Snh_ItfReq?uuid=<port id>`` answers the port's state
+    as JSON, ``{"active": bool, "reasons": [...]}`` (the introspect's
+    ``Active`` / ``Inactive< ... >``), or 404 if the agent does not hold
+    the port. Sandesh's XML is left out."""
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, fmt, *args):
+        LOG.debug('introspect ' + fmt, *args)
+
+    def do_GET(self):
+        match = re.match(r'^/Snh_ItfReq\?uuid=([0-9a-f-]{36})$', self.path)
+        state = self.server.state(match.group(1)) if match else None
+        body = json.dumps(state if state is not None else
+                          {'error': 'no such interface'}).encode('utf-8')
+        self.send_response(200 if state is not None else 404)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class IntrospectServer(ThreadingMixIn, HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, state, host, port):
+        HTTPServer.__init__(self, (host, port), IntrospectHandler)
+        self.state = state
+        self.port = self.server_address[1]
+        self._thread = _daemon(self.serve_forever, 'double-introspect', 0.05)
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
         self._thread.join(5)
 
 

@@ -114,10 +114,11 @@ def test_vif_plugged_by_the_contrail_bridge_plugin(report, name):
     assert found["bridge"] == {"up": True, "running": True, "promisc": True, "master": None}
     assert found["host_veth"]["master"] == bridge
     port = found["agent_port"]
-    assert (port["id"], port["system-name"], port["type"]) == (instance.port, bridge, 1)
+    assert (port["id"], port["system-name"], port["type"]) == (instance.port, bridge, 0)
     assert port["vn-id"] == scenario.NETWORKS[instance.network]["id"]
     assert (port["ip-address"], port["mac-address"]) == (instance.address, instance.mac)
     assert found["agent_active"] and found["port_file"]
+    assert found["agent_state"] == {"active": True, "reasons": []}   # NovaVMPort: config
 
 
 @pytest.mark.parametrize("name", sorted(INSTANCES))

@@ -3,6 +3,11 @@ own and fast: port bridges made by the driver core's netdev, registered over
 the double's REST API, "containers" as network namespaces with one end of a
 veth each (what libvirt-lxc does), pings with busybox. Root only.
 
+The double forwards for active ports only (config and a running device);
+the last test plugs through the driver core with each port_type and shows
+that NameSpacePort registrations leave the containers unable to reach each
+other: the regression this suite catches.
+
 Net A has two ports, net B one whose address is in net A's subnet, so only
 the forwarding (not the addressing) keeps it out.
 """
@@ -16,8 +21,11 @@ import pytest
 from pyroute2 import IPRoute, NetNS
 from pyroute2 import netns as pyroute2_netns
 
+from nova_lxc_contrail import bridge
+from nova_lxc_contrail import config
 from nova_lxc_contrail import netdev
 from nova_lxc_contrail.agent.rest import RestClient
+from nova_lxc_contrail.compat import cfg
 from nova_lxc_contrail.port import Port
 from tests.agent_double import AgentDouble
 from tests.agent_double.forwarding import Forwarding
@@ -136,8 +144,67 @@ def test_port_registered_before_its_bridge_is_joined_when_it_appears(world):
                 mac="02:00:00:00:00:04", ips=["198.51.100.4"],
                 devname="tap" + uuid.uuid4().hex[:11])
     assert client.add_port(port) is True
-    assert port.ifname in forwarding.members(NET_A)
+    assert port.ifname not in forwarding.members(NET_A)     # no device yet
     netdev.ensure_bridge(port.ifname)
     attach(port.ifname, ns, "198.51.100.4")
+    assert _double.wait_for(lambda: port.ifname in forwarding.members(NET_A))
     assert ping(c["c1"], "198.51.100.4") == 0
     assert ping(ns, "198.51.100.2") == 0
+
+
+@pytest.mark.parametrize("port_type", ["NovaVMPort", "NameSpacePort"])
+def test_port_type_decides_whether_containers_reach_each_other(port_type,
+                                                               tmp_path):
+    """Plugged by the driver core with [contrail_bridge] port_type: a
+    NovaVMPort gets its config from the agent and is active once its
+    container is up; a NameSpacePort gets none, stays inactive, and its
+    container reaches no one (no linking here, as with nova)."""
+    if os.geteuid() != 0 or not shutil.which("busybox"):
+        pytest.skip("SKIPPED (needs root and busybox): network namespaces")
+    tag = uuid.uuid4().hex[:6]
+    names = []
+    with inside_new_netns() as host_ns:
+        double = AgentDouble(netns=host_ns).start()
+        forwarding = Forwarding(double)
+        conf = cfg.ConfigOpts()
+        config.register_opts(conf)
+        conf([], project="nova-lxc-contrail")
+        for name, value in (("agent_protocol", "rest"),
+                            ("agent_rest_port", double.rest_port),
+                            ("ports_dir", str(tmp_path / "ports")),
+                            ("port_type", port_type)):
+            conf.set_override(name, value, config.GROUP)
+        driver = bridge.BridgeDriver(conf)
+        try:
+            ports = []
+            for i, address in enumerate(("198.51.100.1", "198.51.100.2")):
+                ns = "nlc-pt-%d-%s" % (i, tag)
+                pyroute2_netns.create(ns)
+                names.append(ns)
+                port = Port(port_id=str(uuid.uuid4()), instance_id=str(uuid.uuid4()),
+                            network_id=NET_A, project_id=str(uuid.uuid4()),
+                            mac="02:00:00:00:01:0%d" % i, ips=[address],
+                            devname="tap" + uuid.uuid4().hex[:11])
+                assert driver.plug(port) is True
+                attach(port.ifname, ns, address)
+                ports.append(port)
+            assert double.wait_for(lambda: all(
+                netdev.link_state(p.ifname).running for p in ports))
+            if port_type == "NovaVMPort":
+                assert double.wait_for(lambda: all(
+                    double.is_active(p.port_id) for p in ports))
+                assert forwarding.members(NET_A) == sorted(p.ifname for p in ports)
+                assert ping(names[0], "198.51.100.2") == 0
+            else:
+                for port in ports:
+                    assert double.port(port.port_id)["type"] == 1
+                    assert double.state(port.port_id) == {
+                        "active": False, "reasons": ["vn-null", "vm-null", "vrf-null"]}
+                assert forwarding.members(NET_A) == []
+                assert ping(names[0], "198.51.100.2") != 0
+        finally:
+            driver.stop()
+            forwarding.close()
+            double.stop()
+            for ns in names:
+                pyroute2_netns.remove(ns)

@@ -108,7 +108,7 @@ def test_plug_gives_a_promiscuous_bridge_held_by_the_agent(flow, name):
     assert found["bridge"]["up"] and found["bridge"]["promisc"]
     port = found["agent_port"]
     assert (port["id"], port["system-name"], port["type"]) == (
-        instance.port, scenario.bridge(instance), 1)
+        instance.port, scenario.bridge(instance), 0)             # NovaVMPort
     assert found["port_files"] == [instance.port]
 
 

@@ -425,8 +425,10 @@ class World(object):
         facts["bridge"] = link(bridge)
         facts["host_veth"] = link("tap" + port["id"][:11])
         facts["agent_port"] = self.double.port(port["id"])
+        # before any ping: the port is active (config + running bridge)
         facts["agent_active"] = wait_for(lambda: self.double.is_active(port["id"]),
                                          "the agent sees %s active" % bridge)
+        facts["agent_state"] = self.double.state(port["id"])
         facts["network_members"] = self.forwarding.members(port["network_id"])
         facts["port_file"] = os.path.exists(os.path.join(self.ports_dir, port["id"]))
         facts["init_pid"] = pid

@@ -63,10 +63,11 @@ def _reload_library():
 
 @pytest.fixture
 def make_driver(double, tmp_path, request):
-    """make_driver(protocol) -> a started BridgeDriver talking to double."""
+    """make_driver(protocol) -> a started BridgeDriver talking to double
+    (start=False: not started; options: more [contrail_bridge] values)."""
     drivers = []
 
-    def make(protocol, ports_dir=None):
+    def make(protocol, ports_dir=None, start=True, **options):
         if protocol == 'library' and not library.available():
             request.getfixturevalue('vrouter_api_standin')
         conf = cfg.ConfigOpts()
@@ -78,10 +79,12 @@ def make_driver(double, tmp_path, request):
                 ('agent_rest_port', double.rest_port),
                 ('agent_timeout', 10.0),
                 ('agent_check_interval', 0.05),
-                ('ports_dir', ports_dir or str(tmp_path / 'ports'))):
+                ('ports_dir', ports_dir or str(tmp_path / 'ports'))) + \
+                tuple(options.items()):
             conf.set_override(name, value, config.GROUP)
         driver = bridge.BridgeDriver(conf)
-        driver.start()
+        if start:
+            driver.start()
         drivers.append(driver)
         return driver
 

@@ -3,6 +3,7 @@ test's own, the agent double over real sockets, for every protocol."""
 from __future__ import absolute_import
 
 import json
+import logging
 import os
 import threading
 import time
@@ -50,9 +51,10 @@ def test_plug_gives_an_up_promiscuous_bridge_the_agent_holds(
         assert f.read().strip() == '1'               # the host stays off it
     held = double.port(port.port_id)
     assert held['system-name'] == port.ifname == 'br' + port.port_id[:11]
-    assert held['type'] == 1                         # NameSpacePort
+    assert held['type'] == 0                         # NovaVMPort
     assert held['mac-address'] == port.mac
     assert port_file(driver, port)['system-name'] == port.ifname
+    assert port_file(driver, port)['type'] == 0
 
 
 @pytest.mark.parametrize('protocol', PROTOCOLS)
@@ -189,6 +191,98 @@ def test_replug_after_compute_restart_changes_nothing(protocol, make_driver,
             assert {k: v for k, v in record.items() if k != 'version'} == \
                 {k: v for k, v in held[port_id].items() if k != 'version'}
         assert double.is_active(ports[0].port_id)
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_namespace_port_type_leaves_the_port_inactive(protocol, make_driver,
+                                                      double):
+    """port_type = NameSpacePort: the agent (R2.0+) gets no config for the
+    port, so it stays inactive with its container up, until something links
+    the virtual-router to the VM (svc-monitor would)."""
+    driver = make_driver(protocol, port_type='NameSpacePort')
+    port = make_port()
+    driver.plug(port)
+    assert double.port(port.port_id)['type'] == 1
+    assert port_file(driver, port)['type'] == 1
+    with veth_on(port.ifname):
+        assert double.wait_for(lambda: netdev.link_state(port.ifname).running)
+        assert double.state(port.port_id) == {
+            'active': False, 'reasons': ['vn-null', 'vm-null', 'vrf-null']}
+        double.link(port.port_id)
+        assert double.is_active(port.port_id)
+
+
+def old_version_ports(make_driver, double, ports_dir, count=3):
+    """Ports plugged as the previous version did (NameSpacePort: type 1 in
+    the agent and in the port files); that nova-compute stopped."""
+    old = make_driver('thrift', ports_dir, port_type='NameSpacePort')
+    ports = [make_port() for _ in range(count)]
+    for port in ports:
+        assert old.plug(port) is True
+    old.stop()
+    assert all(r['type'] == 1 for r in double.ports().values())
+    return ports
+
+
+def upgraded(driver, double, ports):
+    """The agent holds every port as NovaVMPort and so do the files."""
+    return all((double.port(p.port_id) or {}).get('type') == 0 and
+               port_file(driver, p)['type'] == 0 for p in ports)
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_upgrade_registers_namespace_ports_again_as_vm_ports(
+        protocol, make_driver, double, tmp_path, caplog):
+    ports_dir = str(tmp_path / 'ports')
+    ports = old_version_ports(make_driver, double, ports_dir)
+    with veth_on(ports[0].ifname):                   # a running container
+        assert double.wait_for(lambda: netdev.link_state(
+            ports[0].ifname).running)
+        assert not double.is_active(ports[0].port_id)    # no config
+        bridges = dict((p.ifname, netdev.link_state(p.ifname)) for p in ports)
+        caplog.set_level(logging.WARNING, logger='nova_lxc_contrail.bridge')
+        new = make_driver(protocol, ports_dir)       # the upgraded package
+        assert double.wait_for(lambda: upgraded(new, double, ports))
+        assert double.wait_for(lambda: double.is_active(ports[0].port_id))
+        time.sleep(0.3)                              # several more checks
+        assert sorted(double.ports()) == sorted(p.port_id for p in ports)
+        assert dict((p.ifname, netdev.link_state(p.ifname))
+                    for p in ports) == bridges       # bridges untouched
+    for port in ports:                               # logged once per port
+        assert len([r for r in caplog.records
+                    if port.port_id in r.getMessage()]) == 1
+        assert double.count('delete', port.port_id) == 1
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_upgrade_before_nova_plugs_the_running_instances(
+        protocol, make_driver, double, tmp_path):
+    """nova-compute plugs every running instance's ports when it starts:
+    the first plug does the upgrade, before it rewrites a file (an add
+    alone would leave the agent's NameSpacePort as it is)."""
+    ports_dir = str(tmp_path / 'ports')
+    ports = old_version_ports(make_driver, double, ports_dir)
+    new = make_driver(protocol, ports_dir, start=False)
+    for port in ports:
+        assert new.plug(port) is True
+    assert upgraded(new, double, ports)
+
+
+@pytest.mark.parametrize('protocol', ('thrift', 'rest'))
+def test_upgrade_while_the_agent_is_away(protocol, make_driver, double,
+                                         tmp_path):
+    ports_dir = str(tmp_path / 'ports')
+    ports = old_version_ports(make_driver, double, ports_dir)
+    held = double.table.snapshot()
+    double.stop()
+    new = make_driver(protocol, ports_dir)
+    assert double.wait_for(lambda: all(
+        port_file(new, p)['type'] == 0 for p in ports))
+    for record in held.values():                     # back with its table
+        double.table.add(record, 'kept')
+    double.start()
+    assert double.wait_for(lambda: upgraded(new, double, ports))
+    assert sorted(double.ports()) == sorted(p.port_id for p in ports)
 
 
 def nova_vif(network_id='net', port_id=None, mac='fa:16:3e:00:00:01'):

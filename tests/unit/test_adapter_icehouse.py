@@ -117,7 +117,7 @@ class IcehouseAdapterTestCase(unittest.TestCase):
         self.assertEqual(bridge, names.bridge_name(vif['id'], vif['devname']))
         held = self.double.port(vif['id'])
         self.assertEqual(bridge, held['system-name'])
-        self.assertEqual(1, held['type'])                # NameSpacePort
+        self.assertEqual(0, held['type'])                # NovaVMPort
         self.assertEqual('192.0.2.5', held['ip-address'])
 
     def test_unplug_is_one_rootwrapped_helper_run(self):

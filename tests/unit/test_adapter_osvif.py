@@ -80,7 +80,7 @@ def test_plug_and_unplug(plugin, double, kernel):
     assert kernel == [('ensure', vif.bridge_name)]
     held = double.port(vif.id)
     assert held['system-name'] == vif.bridge_name
-    assert held['type'] == 1                      # NameSpacePort
+    assert held['type'] == 0                      # NovaVMPort
     assert (held['instance-id'], held['vn-id'], held['mac-address'],
             held['ip-address'], held['display-name']) == (
         info.uuid, vif.network.id, vif.address, '192.0.2.5', info.name)

@@ -36,7 +36,7 @@ def test_plug_writes_the_validated_port(kernel, ports_dir, make_port):
         saved = json.load(f)
     assert 'extra' not in saved
     assert saved['system-name'] == port.ifname
-    assert saved['id'] == port.port_id and saved['type'] == 1
+    assert saved['id'] == port.port_id and saved['type'] == 0
 
 
 def test_unplug_removes_file_and_bridge(kernel, ports_dir, make_port):

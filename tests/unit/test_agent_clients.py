@@ -1,9 +1,13 @@
 """The agent clients against the double: wire format, outages, restore."""
+import os
 import socket
+import sys
+import time
 
 import pytest
 
 from nova_lxc_contrail import agent
+from nova_lxc_contrail.agent.library import LibraryClient
 from nova_lxc_contrail.agent.rest import RestClient
 from nova_lxc_contrail.agent.thrift import ThriftClient
 from nova_lxc_contrail.config import GROUP
@@ -15,6 +19,8 @@ from tests.agent_double import AgentDouble
 pytestmark = pytest.mark.py27
 
 PROTOCOLS = ('thrift', 'rest')
+STANDIN = os.path.join(os.path.dirname(os.path.dirname(__file__)),
+                       'agent_double', 'standin')
 
 
 class Persisted(object):
@@ -73,9 +79,10 @@ def test_add_and_delete(protocol, double, persisted, make_port):
 def test_thrift_connects_with_connect(protocol, double, persisted, make_port):
     client = client_for(protocol, double, persisted)
     client.add_port(persisted.save(make_port()))
-    # thrift opens with Connect() (it bumps the agent's version); REST has
-    # no session at all.
-    assert double.table._version == (1 if protocol == 'thrift' else 0)
+    # thrift opens with Connect(), REST (no session) restores with POST
+    # /syncports: each bumps the agent's version and arms its audit.
+    assert double.table._version == 1
+    assert double.count('sync', via=protocol) == 1
     client.close()
 
 
@@ -136,11 +143,13 @@ def test_delete_while_down_is_delivered(protocol, double, persisted,
     client.close()
 
 
-def test_rest_agent_that_reloaded_our_files_gets_no_second_post(tmp_path,
-                                                                make_port):
+@pytest.mark.parametrize('syncports', [False, True])
+def test_rest_agent_that_reloaded_our_files(tmp_path, make_port, syncports):
+    """Without /syncports the reloaded port is not sent again; with it,
+    it is (after the sync the agent's audit spares only ports sent again)."""
     shared = str(tmp_path / 'ports')
     persisted = Persisted(shared)
-    double = AgentDouble(ports_dir=shared).start()
+    double = AgentDouble(ports_dir=shared, syncports=syncports).start()
     try:
         client = RestClient('127.0.0.1', double.rest_port, 10.0, persisted)
         port = persisted.save(make_port(ifname='lo'))
@@ -148,7 +157,9 @@ def test_rest_agent_that_reloaded_our_files_gets_no_second_post(tmp_path,
         double.restart()                 # reloads the port file itself
         assert double.count('add', port.port_id, via='file') == 1
         assert client.check() is True
-        assert double.count('add', port.port_id, via='rest') == 1
+        assert double.count('add', port.port_id, via='rest') == \
+            (2 if syncports else 1)
+        client.close()
     finally:
         double.stop()
 
@@ -168,8 +179,15 @@ def test_rest_requests_share_one_connection(double, persisted, make_port):
     client.close()
 
 
-def test_rest_connection_closed_by_the_agent_is_replaced(double, persisted,
+def test_rest_connection_closed_by_the_agent_is_replaced(persisted,
                                                          make_port):
+    # an agent without /syncports: a restore sends only what it lacks
+    with AgentDouble(syncports=False) as double:
+        connection_closed_by_the_agent_is_replaced(double, persisted,
+                                                   make_port)
+
+
+def connection_closed_by_the_agent_is_replaced(double, persisted, make_port):
     client = client_for('rest', double, persisted)
     early = persisted.save(make_port())
     assert client.add_port(early) is True
@@ -293,3 +311,63 @@ def test_begin_add_agent_down_defers(protocol, double, persisted, make_port):
     assert client.check() is True
     assert list(double.ports()) == [port.port_id]
     client.close()
+
+
+@pytest.mark.parametrize('protocol', PROTOCOLS)
+def test_our_vm_ports_survive_the_audit_after_a_reconnect(
+        protocol, double, persisted, make_port):
+    """thrift: Connect() on the new connection, then every port at once;
+    REST: /syncports, then every port. The agent's audit (0.3 s here, 60 s
+    in the agent) then removes only what nobody sent again."""
+    client = client_for(protocol, double, persisted)
+    ours = [persisted.save(make_port()) for _ in range(3)]
+    for port in ours:
+        assert client.add_port(port) is True
+    foreign = make_port()                       # a leftover, not ours
+    double.table.add(foreign.to_record(), 'other')
+    syncs = double.count('sync')
+    if protocol == 'thrift':
+        double.drop_thrift_connections()
+    else:
+        double.drop_rest_connections()
+    assert client.check() is True               # reconnected and restored
+    assert double.count('sync') == syncs + 1
+    assert double.wait_for(lambda: foreign.port_id not in double.ports(),
+                           timeout=5)
+    time.sleep(2 * double.table.audit_timeout)
+    held = double.ports()
+    assert sorted(held) == sorted(p.port_id for p in ours)
+    assert all(record['type'] == 0 for record in held.values())
+    assert double.count('audit') == 1
+    client.close()
+
+
+def test_rest_agent_without_syncports_is_asked_once(persisted, make_port):
+    with AgentDouble(audit_timeout=0.3, syncports=False) as double:
+        client = client_for('rest', double, persisted)
+        port = persisted.save(make_port())
+        assert client.add_port(port) is True
+        for _ in range(2):
+            double.drop_rest_connections()
+            assert client.check() is True
+        syncs = [r for r in double.rest_requests() if r[1] == '/syncports']
+        assert syncs == [('POST', '/syncports', 404)]
+        assert list(double.ports()) == [port.port_id]
+        client.close()
+
+
+def test_library_client_passes_the_port_type(double, make_port,
+                                             monkeypatch):
+    """The library (R2.0+) registers a NameSpacePort when port_type is
+    omitted: the client names the type, whatever the library's default."""
+    monkeypatch.syspath_prepend(STANDIN)
+    monkeypatch.setattr(sys, 'modules', dict(sys.modules))  # import undone
+    from contrail_vrouter_api.vrouter_api import ContrailVRouterApi
+    api = ContrailVRouterApi(server_port=double.thrift_port, doconnect=True)
+    client = LibraryClient(api=api)
+    vm, ns = make_port(), make_port(port_type=1)
+    assert client.add_port(vm) is True and client.add_port(ns) is True
+    assert double.port(vm.port_id)['type'] == 0
+    assert double.port(ns.port_id)['type'] == 1
+    assert client.delete_port(vm.port_id) is True
+    assert list(double.ports()) == [ns.port_id]

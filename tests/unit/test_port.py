@@ -42,7 +42,7 @@ def test_valid_port_is_canonical(make_port):
     assert port.ip6_address == '2001:db8::5'
     assert len(port.project_id) == 36 and port.project_id.count('-') == 4
     assert port.ifname == 'br' + port.port_id[:11]
-    assert port.port_type == 1       # NameSpacePort
+    assert port.port_type == 0       # NovaVMPort
 
 
 def test_from_nova_reads_the_network_model():
@@ -115,7 +115,7 @@ def test_record_has_every_member_the_agent_requires(make_port):
     record = make_port().to_record()
     for key, kind in checks.REST_MEMBERS:
         assert key in record and checks._is(record[key], kind), key
-    assert record['type'] == 1 and record['rx-vlan-id'] == -1
+    assert record['type'] == 0 and record['rx-vlan-id'] == -1
 
 
 def test_incomplete_record_is_invalid(make_port):
@@ -123,3 +123,15 @@ def test_incomplete_record_is_invalid(make_port):
     del record['mac-address']
     with pytest.raises(InvalidPort):
         Port.from_record(record)
+
+
+def test_with_type_is_a_copy_of_another_type(make_port):
+    port = make_port()
+    namespace = port.with_type(1)
+    assert (port.port_type, namespace.port_type) == (0, 1)
+    assert namespace != port and namespace.with_type(0) == port
+    assert Port.from_record(namespace.to_record()).port_type == 1
+    with pytest.raises(InvalidPort):
+        port.with_type(2)
+    with pytest.raises(InvalidPort):
+        make_port(port_type=2)

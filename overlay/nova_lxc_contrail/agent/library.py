@@ -11,6 +11,8 @@ from __future__ import absolute_import
 
 import logging
 
+from nova_lxc_contrail.port import TYPE_NAMES
+
 LOG = logging.getLogger(__name__)
 
 try:
@@ -47,8 +49,9 @@ class LibraryClient(object):
                       hostname=port.hostname,
                       host=port.host,
                       vm_project_id=port.project_id,
-                      port_type='NameSpacePort' if port.port_type else
-                      'NovaVMPort')
+                      # by name, always: the library's default is
+                      # NameSpacePort from R2.0 on (contrail.md 2b)
+                      port_type=TYPE_NAMES[port.port_type])
         if port.ip6_address:
             kwargs['ip6_address'] = port.ip6_address
         return self._guard('add_port', port.instance_id, port.port_id,

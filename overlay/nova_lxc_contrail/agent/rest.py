@@ -15,6 +15,15 @@ id), so sending one again is harmless. The API itself keeps no session:
 a restart is also noticed by asking for one of our ports (``GET
 /port/<uuid>`` answers ``{}`` for ports it does not hold); a restore sends
 only what the agent is missing.
+
+Agents that have ``POST /syncports`` (the newer REST agents) get a sync at
+the restore of each new connection (an agent restart cuts it): it bumps the
+agent's version and arms the audit that, after the stale-interface timeout
+(60 s by default), deletes the VM ports not added again since
+(``PortIpcHandler::SyncHandler``, port_ipc_handler.cc). So the sync goes
+first and every persisted port is sent after it, held or not (adding a
+held port again only renews its version). An agent that answers 404 has no
+sync: the client remembers that and does not ask again.
 """
 from __future__ import absolute_import
 
@@ -80,6 +89,8 @@ class RestClient(base.AgentClient):
         self._address = (host, port)
         self._timeout = timeout
         self._conn = None
+        self._syncports = True      # until the agent says 404
+        self._sync_due = False      # a new connection's restore syncs
 
     def _request(self, method, path, body=None):
         return self._send(method, path, body)()
@@ -139,6 +150,7 @@ class RestClient(base.AgentClient):
                                    % (self._address + (exc,)))
         self._conn = conn
         self._held(NIL_UUID)
+        self._sync_due = True
 
     def _close(self):
         if self._conn is not None:
@@ -193,9 +205,29 @@ class RestClient(base.AgentClient):
         return self._same(ports[0], self._held(ports[0].port_id))
 
     def _missing(self, ports):
+        if self._sync_due and self._sync():
+            return ports    # the audit spares only ports sent after the sync
         # A restarted agent may have reloaded our port files already; send
         # only what it lacks, so that each port reaches it once.
         return [p for p in ports if not self._same(p, self._held(p.port_id))]
+
+    def _sync(self):
+        """POST /syncports; False if the agent has none (404, remembered).
+        Not for a probe's restore on a kept connection: that agent did not
+        restart (a port file written just before its registration looks
+        lost for a moment) and only what it lacks is sent."""
+        self._sync_due = False
+        if not self._syncports:
+            return False
+        status, answer = self._request('POST', '/syncports', '{}')
+        if status == 404:
+            LOG.info('REST agent has no /syncports; not asking again')
+            self._syncports = False
+            return False
+        if status != 200:
+            LOG.warning('REST agent answered /syncports with %s: %s',
+                        status, answer)
+        return True
 
     @staticmethod
     def _same(port, held):

@@ -1,9 +1,11 @@
 """Client of the agent's thrift InstanceService (127.0.0.1:9090).
 
 Framed transport, binary protocol, as every Contrail client used. Each new
-connection starts with ``Connect()`` (the agent then audits NovaVMPort
-entries; our NameSpacePort entries are exempt) and is followed by a restore
-of all persisted ports. UUIDs travel as lists of 16 byte values.
+connection starts with ``Connect()`` and is followed at once by a restore of
+all persisted ports: ``Connect()`` bumps the agent's version and arms its
+audit, which 60 s later deletes the NovaVMPort entries not added again under
+the new version (``InterfaceConfigStaleCleaner``, contrail.md 2a); ours all
+are. UUIDs travel as lists of 16 byte values.
 """
 from __future__ import absolute_import
 
