@@ -6,6 +6,7 @@ import json
 import socket
 import struct
 import threading
+import uuid
 
 from thrift.protocol import TBinaryProtocol
 from thrift.Thrift import TMessageType
@@ -99,6 +100,7 @@ class Hostile(object):
         self.added = []
         self.deleted = []
         self.records = {}
+        self.ops = []           # ('add' | 'delete', port id), in order
         self._listener = socket.socket()
         self._listener.bind(('127.0.0.1', 0))
         self._listener.listen(16)
@@ -135,18 +137,26 @@ class Hostile(object):
             name, seqid, args = thrift_call(request)
             if name == 'AddPort':
                 self.added.extend(p.port_id for p in args.port_list)
+                self.ops.extend(('add', str(uuid.UUID(bytes=bytes(
+                    bytearray(p.port_id))))) for p in args.port_list)
             elif name == 'DeletePort':
                 self.deleted.append(args.port_id)
+                self.ops.append(('delete', str(uuid.UUID(bytes=bytes(
+                    bytearray(args.port_id))))))
             return thrift_answer(name, seqid)
         method, path = request.split(b' ')[:2]
         port_id = path.decode().rpartition('/')[2]
+        if method == b'POST' and path == b'/syncports':
+            return http_answer(200)     # an R5.0+ agent: the sync is taken
         if method == b'POST':
             record = json.loads(
                 request.partition(b'\r\n\r\n')[2].decode('utf-8'))
             self.added.append(record['id'])
             self.records[record['id']] = record
+            self.ops.append(('add', record['id']))
         elif method == b'DELETE':
             self.records.pop(port_id, None)
+            self.ops.append(('delete', port_id))
         elif method == b'GET':
             return http_answer(200, json.dumps(
                 self.records.get(port_id, {})).encode())
@@ -174,7 +184,10 @@ class Hostile(object):
                 request, buf = read(conn, buf)
                 if request is None:
                     return
-                if first or self.behaviour is None:
+                # The sync a new REST connection starts with is answered
+                # well: the misbehaviours are aimed at the port requests.
+                if first or self.behaviour is None or \
+                        request.startswith(b'POST /syncports '):
                     self.send(conn, self.good_answer(request))
                 elif self.behaviour(self, conn, request) is False:
                     return

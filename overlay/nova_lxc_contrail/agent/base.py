@@ -192,7 +192,6 @@ class AgentClient(object):
         A stale connection (the agent restarted since the last call) is
         retried once on a fresh one. A connection busy for longer than the
         timeout leaves the port pending (the next check sends it)."""
-        self._supersede(port.port_id)
         if not self._acquire('add', port.port_id):
             with self._state:
                 self._pending_adds[port.port_id] = port
@@ -213,10 +212,12 @@ class AgentClient(object):
         """
         if self._send_add is None or not self._lock.acquire(False):
             return None
-        self._supersede(port.port_id)
         receive = None
         try:
-            if (self._connected and port.port_id not in self._rejected and
+            with self._state:
+                deleting = port.port_id in self._pending_deletes
+            if (self._connected and not deleting and
+                    port.port_id not in self._rejected and
                     port.port_id not in self._restored):
                 try:
                     receive = self._send_add(port)
@@ -293,14 +294,20 @@ class AgentClient(object):
             self._connected = False
             self._close()
 
-    # -- internals (called with the lock held, but for _supersede and
-    # _acquire) --------------------------------------------------------------
-    def _supersede(self, port_id):
+    # -- internals (called with the lock held, but for _acquire) -------------
+    def _delete_first(self, port_id):
         # A delete of this port still pending is older than this add (the
-        # driver never plugs and unplugs one port at once): sent later, it
-        # would remove the port this add registers.
+        # driver serialises plug and unplug of one port): it goes to the
+        # agent before the add, never after it (it would remove the port
+        # the add registers) and is not dropped either (an agent that still
+        # holds the port would take the add as a mere change: a new type
+        # needs the delete).
         with self._state:
-            self._pending_deletes.discard(port_id)
+            pending = port_id in self._pending_deletes
+        if pending:
+            self._delete(port_id)
+            with self._state:
+                self._pending_deletes.discard(port_id)
 
     def _acquire(self, what, port_id):
         if acquire(self._lock, self._timeout):
@@ -322,6 +329,7 @@ class AgentClient(object):
             if self._restored.pop(port.port_id, None) == port:
                 return True
             try:
+                self._delete_first(port.port_id)
                 self._add([port])
                 with self._state:
                     if self._pending_adds.get(port.port_id) == port:
