@@ -19,6 +19,10 @@ class NetdevError(ContrailBridgeError):
     """A network device could not be set up or removed."""
 
 
+class PortFileError(ContrailBridgeError):
+    """A port file could not be saved (the previous one, if any, is kept)."""
+
+
 class AgentUnavailable(ContrailBridgeError):
     """The vrouter agent cannot be reached (the port stays pending)."""
 
