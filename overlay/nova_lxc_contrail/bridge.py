@@ -33,8 +33,9 @@ LOG = logging.getLogger(__name__)
 
 
 def plug_local(ifname, record, ports_dir):
-    """All privileged work of a plug: the bridge, then the port file."""
-    netdev.ensure_bridge(ifname)
+    """All privileged work of a plug: the bridge (marked as the port's),
+    then the port file."""
+    netdev.ensure_bridge(ifname, owner=record['id'])
     portfiles.PortFiles(ports_dir).save(record)
 
 
@@ -44,7 +45,7 @@ def unplug_local(ifname, port_id, ports_dir, tap=None):
     portfiles.PortFiles(ports_dir).remove(port_id)
     bridge = netdev.link_state(ifname)
     old_tap = netdev.link_state(tap) if tap and bridge else None
-    netdev.delete_link(ifname)
+    netdev.delete_link(ifname, owner=port_id)
     if old_tap and old_tap.kind == 'tun' and old_tap.master == bridge.index:
         netdev.delete_link(tap, kinds=('tun',))
 
