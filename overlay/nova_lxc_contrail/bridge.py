@@ -12,9 +12,16 @@ there, so one plug costs one privileged call.
 Both are idempotent: plugging twice equals plugging once, unplugging a port
 that is not there is not an error. While the agent is away, plugs and
 unplugs succeed locally and the agent client sends them when it is back.
+
+A plug and an unplug of the same port never overlap (one lock per port id,
+``_PortLocks``): interleaved, the unplug's local work could fall between the
+plug's agent request and its port file, leaving a bridge and file the agent
+does not know, or the reverse. Serialised, whichever comes last wins
+entirely. Different ports do not wait for each other.
 """
 from __future__ import absolute_import
 
+import contextlib
 import logging
 import threading
 
@@ -56,6 +63,28 @@ class LocalOps(object):
     unplug = staticmethod(unplug_local)
 
 
+class _PortLocks(object):
+    """A lock per port id, kept only while someone holds or awaits it."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._locks = {}      # port id -> [lock, holders and waiters]
+
+    @contextlib.contextmanager
+    def hold(self, port_id):
+        with self._guard:
+            entry = self._locks.setdefault(port_id, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._locks[port_id]
+
+
 class BridgeDriver(object):
     """Plugs and unplugs ports; keeps the agent's view complete."""
 
@@ -73,6 +102,7 @@ class BridgeDriver(object):
         self._interval = group.agent_check_interval
         self._stopped = threading.Event()
         self._thread = None
+        self._ports = _PortLocks()
 
     def plug(self, port):
         """Set up port (a Port); True if the agent holds it now, False if
@@ -83,6 +113,10 @@ class BridgeDriver(object):
         after it, so the agent works while the bridge is made (the agent
         takes a port whose device does not exist yet, and binds it when the
         device appears, as with nova's own taps)."""
+        with self._ports.hold(port.port_id):
+            return self._plug(port)
+
+    def _plug(self, port):
         finish = self.client.begin_add(port)
         done = False
         try:
@@ -119,8 +153,9 @@ class BridgeDriver(object):
             raise InvalidPort(port_id, str(exc))
         tap = devname or names.tap_name(port_id)
         ifname = ifname or names.bridge_name(port_id, devname)
-        self._local.unplug(ifname, port_id, self.ports_dir, tap)
-        self.client.delete_port(port_id)
+        with self._ports.hold(port_id):
+            self._local.unplug(ifname, port_id, self.ports_dir, tap)
+            self.client.delete_port(port_id)
 
     def persisted(self, limit=None):
         """The ports of the port files (unreadable files are skipped)."""
