@@ -113,6 +113,10 @@ class AgentClient(object):
         """True if the agent dropped the port now, False if it is pending."""
         with self._lock:
             self._pending_deletes.add(port_id)
+            # What a restore sent or saw refused is void once the port is
+            # deleted: a later add_port of it must send it again.
+            self._restored.pop(port_id, None)
+            self._rejected.pop(port_id, None)
             for _attempt in (1, 2):
                 if not self._connected:
                     # A restore delivers the pending deletes first.
