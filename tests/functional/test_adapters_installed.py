@@ -234,10 +234,31 @@ def test_icehouse_rootwrap_runs_the_helper(icehouse, netns, tmp_path):
     _run(rootwrap + ['unplug', ports_dir, bridge, port_id, 'tap' +
                      port_id[:11]], extra_env=env)
     assert netdev.link_state(bridge) is None and os.listdir(ports_dir) == []
-    refused = subprocess.run([str(c) for c in rootwrap + [
-        'plug', '/etc', bridge]], capture_output=True, text=True,
-        env=dict(os.environ, **env))
-    assert refused.returncode == 99 and 'Unauthorized' in refused.stderr
+    for args in (['plug', '/etc', bridge],
+                 ['plug', ports_dir + '\n', bridge],     # oslo's "$"
+                 ['plug', ports_dir, 'eth0']):
+        refused = subprocess.run([str(c) for c in rootwrap + args],
+                                 capture_output=True, text=True,
+                                 env=dict(os.environ, **env))
+        assert refused.returncode == 99 and 'Unauthorized' in \
+            refused.stderr, args
+    # a bridge of a port's name that the driver did not make (no mark, an
+    # address): the helper neither reconfigures nor deletes it
+    from pyroute2 import IPRoute
+    with IPRoute() as ipr:
+        ipr.link('add', ifname=bridge, kind='bridge')
+        ipr.addr('add', index=ipr.link_lookup(ifname=bridge)[0],
+                 address='192.0.2.1', prefixlen=24)
+    before = _bridge_facts(bridge)
+    for args, stdin in ((['plug', ports_dir, bridge],
+                         json.dumps(_record(port_id, bridge))),
+                        (['unplug', ports_dir, bridge, port_id], None)):
+        refused = subprocess.run([str(c) for c in rootwrap + args],
+                                 input=stdin, capture_output=True, text=True,
+                                 env=dict(os.environ, **env))
+        assert refused.returncode == 1, refused.stderr
+        assert 'has no mark and has addresses' in refused.stderr
+    assert _bridge_facts(bridge) == before
 
 
 @contextlib.contextmanager
