@@ -147,8 +147,9 @@ def test_hostile_stdin_is_a_clear_refusal(kernel, make_port, ports_dir,
     assert kernel == []
 
 
-@pytest.mark.parametrize('bridge', ['eth0', 'br-ex', 'br0123456789', 'brABCDEF01234',
-                                    'br0123456789ab', 'virbr0'])
+@pytest.mark.parametrize('bridge', ['eth0', 'br-ex', 'br0123456789',
+                                    'brABCDEF01234', 'br0123456789ab',
+                                    'virbr0'])
 def test_devices_not_named_as_a_port_s_are_refused(kernel, ports_dir,
                                                    make_port, capsys, bridge):
     port = make_port(ifname=bridge)
