@@ -346,6 +346,7 @@ def test_privsep_daemon_touches_only_our_bridges(netns, tmp_path):
     from pyroute2 import IPRoute
     from nova_lxc_contrail import netdev
     from nova_lxc_contrail import privsep
+    from nova_lxc_contrail.exception import InvalidPort
     from nova_lxc_contrail.exception import NetdevError
     ports_dir = str(tmp_path / 'ports')
     port_id, other_id = new_id(), new_id()
@@ -358,6 +359,12 @@ def test_privsep_daemon_touches_only_our_bridges(netns, tmp_path):
                      prefixlen=24)
     netdev.ensure_bridge(marked, owner=new_id())      # a third port's
     with _privsep_daemon(ports_dir=ports_dir):
+        # a bad record comes back as the daemon raised it
+        with pytest.raises(InvalidPort) as invalid:
+            privsep.plug(ours, dict(_record(port_id, ours), type=True),
+                         ports_dir)
+        assert 'type is not an integer: True' in str(invalid.value)
+        assert invalid.value.port_id == port_id
         for name, pid, error, message in (
                 ('br-ex', port_id, ValueError, 'not the name of a port '
                  'bridge'),
