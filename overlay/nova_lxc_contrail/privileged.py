@@ -58,6 +58,10 @@ def _check_types(record):
     if not isinstance(record, dict):
         raise ValueError('the port record is not a JSON object')
     port_id = record.get('id')
+    size = len(json.dumps(record))    # first: the messages below quote values
+    if size > MAX_RECORD:
+        raise InvalidPort(port_id, 'record of %d bytes (at most %d)'
+                          % (size, MAX_RECORD))
     for key in _STRING_MEMBERS:
         value = record.get(key)
         if value is not None and not isinstance(value, compat.string_types):
@@ -67,10 +71,6 @@ def _check_types(record):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise InvalidPort(port_id, '%s is not an integer: %r'
                               % (key, value))
-    size = len(json.dumps(record))
-    if size > MAX_RECORD:
-        raise InvalidPort(port_id, 'record of %d bytes (at most %d)'
-                          % (size, MAX_RECORD))
 
 
 def plug(ifname, record, ports_dir):
