@@ -22,9 +22,16 @@ of a port added again under the same id (contrail-controller
 ``CfgIntTable::OnChange``: "Handling only version change for now"; R4.0+
 ``PortSubscribeEntry::Update``: "Only version number is modifiable"), so
 the new type takes a delete first.
+
+A plug and an unplug of the same port never overlap (one lock per port id,
+``_PortLocks``): interleaved, the unplug's local work could fall between the
+plug's agent request and its port file, leaving a bridge and file the agent
+does not know, or the reverse. Serialised, whichever comes last wins
+entirely. Different ports do not wait for each other.
 """
 from __future__ import absolute_import
 
+import contextlib
 import logging
 import threading
 
@@ -45,8 +52,9 @@ LOG = logging.getLogger(__name__)
 
 
 def plug_local(ifname, record, ports_dir):
-    """All privileged work of a plug: the bridge, then the port file."""
-    netdev.ensure_bridge(ifname)
+    """All privileged work of a plug: the bridge (marked as the port's),
+    then the port file."""
+    netdev.ensure_bridge(ifname, owner=record['id'])
     portfiles.PortFiles(ports_dir).save(record)
 
 
@@ -56,7 +64,7 @@ def unplug_local(ifname, port_id, ports_dir, tap=None):
     portfiles.PortFiles(ports_dir).remove(port_id)
     bridge = netdev.link_state(ifname)
     old_tap = netdev.link_state(tap) if tap and bridge else None
-    netdev.delete_link(ifname)
+    netdev.delete_link(ifname, owner=port_id)
     if old_tap and old_tap.kind == 'tun' and old_tap.master == bridge.index:
         netdev.delete_link(tap, kinds=('tun',))
 
@@ -65,6 +73,28 @@ class LocalOps(object):
     """The privileged part, run in this process (root, or tests)."""
     plug = staticmethod(plug_local)
     unplug = staticmethod(unplug_local)
+
+
+class _PortLocks(object):
+    """A lock per port id, kept only while someone holds or awaits it."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._locks = {}      # port id -> [lock, holders and waiters]
+
+    @contextlib.contextmanager
+    def hold(self, port_id):
+        with self._guard:
+            entry = self._locks.setdefault(port_id, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._locks[port_id]
 
 
 class BridgeDriver(object):
@@ -88,6 +118,7 @@ class BridgeDriver(object):
         self._retype_lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread = None
+        self._ports = _PortLocks()
 
     def plug(self, port):
         """Set up port (a Port); True if the agent holds it now, False if
@@ -100,6 +131,10 @@ class BridgeDriver(object):
         device appears, as with nova's own taps)."""
         self._retype()      # before a plug rewrites an old port's file
         port = port.with_type(self.port_type)
+        with self._ports.hold(port.port_id):
+            return self._plug(port)
+
+    def _plug(self, port):
         finish = self.client.begin_add(port)
         done = False
         try:
@@ -136,8 +171,9 @@ class BridgeDriver(object):
             raise InvalidPort(port_id, str(exc))
         tap = devname or names.tap_name(port_id)
         ifname = ifname or names.bridge_name(port_id, devname)
-        self._local.unplug(ifname, port_id, self.ports_dir, tap)
-        self.client.delete_port(port_id)
+        with self._ports.hold(port_id):
+            self._local.unplug(ifname, port_id, self.ports_dir, tap)
+            self.client.delete_port(port_id)
 
     def persisted(self, limit=None):
         """The ports of the port files (unreadable files are skipped)."""
@@ -184,28 +220,45 @@ class BridgeDriver(object):
         for old in self.persisted():
             if old.port_type == self.port_type:
                 continue
-            port = old.with_type(self.port_type)
-            if port.port_id not in self._retype_logged:
-                self._retype_logged.add(port.port_id)
-                LOG.warning('port %s was registered as %s (by an earlier '
-                            'version); registering it as %s', port.port_id,
-                            TYPE_NAMES[old.port_type],
-                            TYPE_NAMES[port.port_type])
-            try:
-                record = port.to_record()
-                self._local.plug(port.ifname, record, self.ports_dir)
-                self.client.delete_port(port.port_id)
-                if self._files.load(port.port_id) is None:
-                    self._local.plug(port.ifname, record, self.ports_dir)
-                self.client.add_port(port)
-            except AgentRejected as exc:
-                LOG.error('agent refused port %s as %s: %s', port.port_id,
-                          TYPE_NAMES[port.port_type], exc)
-            except Exception as exc:    # local failure: next check again
-                LOG.warning('re-registering port %s failed: %s',
-                            port.port_id, exc)
-                done = False
+            with self._ports.hold(old.port_id):
+                # An unplug may have removed the port since the listing:
+                # what counts is its file now, under the port's lock.
+                current = self._load(old.port_id)
+                if current is None or current.port_type == self.port_type:
+                    continue
+                done = self._retype_one(current) and done
         return done
+
+    def _load(self, port_id):
+        record = self._files.load(port_id)
+        try:
+            return Port.from_record(record) if record is not None else None
+        except InvalidPort:
+            return None
+
+    def _retype_one(self, old):
+        port = old.with_type(self.port_type)
+        if port.port_id not in self._retype_logged:
+            self._retype_logged.add(port.port_id)
+            LOG.warning('port %s was registered as %s (by an earlier '
+                        'version); registering it as %s', port.port_id,
+                        TYPE_NAMES[old.port_type],
+                        TYPE_NAMES[port.port_type])
+        try:
+            record = port.to_record()
+            self._local.plug(port.ifname, record, self.ports_dir)
+            self.client.delete_port(port.port_id)
+            if self._files.load(port.port_id) is None:
+                self._local.plug(port.ifname, record, self.ports_dir)
+            self.client.add_port(port)
+        except AgentRejected as exc:
+            LOG.error('agent refused port %s as %s: %s', port.port_id,
+                      TYPE_NAMES[port.port_type], exc)
+        except Exception as exc:    # local failure: next check again
+            LOG.warning('re-registering port %s failed: %s',
+                        port.port_id, exc)
+            return False
+        return True
 
     def start(self):
         """Run check() every agent_check_interval seconds in a thread."""

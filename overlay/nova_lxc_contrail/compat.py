@@ -20,12 +20,15 @@ except ImportError:  # oslo.config < 1.6 (icehouse era): namespace package
 from pyroute2 import IPRoute
 from pyroute2.netlink import NLM_F_ACK
 from pyroute2.netlink import NLM_F_CREATE
+from pyroute2.netlink import NLM_F_DUMP
 from pyroute2.netlink import NLM_F_EXCL
 from pyroute2.netlink import NLM_F_REQUEST
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTM_DELLINK
+from pyroute2.netlink.rtnl import RTM_GETADDR
 from pyroute2.netlink.rtnl import RTM_GETLINK
 from pyroute2.netlink.rtnl import RTM_NEWLINK
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
 PY2 = sys.version_info[0] == 2
@@ -69,13 +72,14 @@ else:
 __all__ = ['cfg', 'http_client', 'text_type', 'string_types', 'PY2',
            'monotonic', 'acquire',
            'netlink_socket', 'netlink_request', 'netlink_request_encoded',
-           'NetlinkError', 'ifinfmsg',
-           'RTM_NEWLINK', 'RTM_DELLINK', 'RTM_GETLINK']
+           'NetlinkError', 'ifinfmsg', 'ifaddrmsg',
+           'RTM_NEWLINK', 'RTM_DELLINK', 'RTM_GETLINK', 'RTM_GETADDR']
 
 # Request flags.
 REQUEST = NLM_F_REQUEST | NLM_F_ACK
 CREATE = REQUEST | NLM_F_CREATE | NLM_F_EXCL
 GET = NLM_F_REQUEST
+DUMP = NLM_F_REQUEST | NLM_F_DUMP
 
 NLMSG_ERROR = 2   # an error answer, or the acknowledgement (error 0)
 NLMSG_DONE = 3

@@ -9,14 +9,23 @@ class InvalidPort(ContrailBridgeError, ValueError):
     """The port data cannot be registered (checked before any device exists)."""
 
     def __init__(self, port_id, reason):
+        # args stay (port_id, reason): oslo.privsep re-raises a daemon's
+        # exception in the caller as type(*args)
+        super(InvalidPort, self).__init__(port_id, reason)
         self.port_id = port_id
         self.reason = reason
-        super(InvalidPort, self).__init__(
-            'invalid port %s: %s' % (port_id or '<no id>', reason))
+
+    def __str__(self):
+        return 'invalid port %s: %s' % (self.port_id or '<no id>',
+                                        self.reason)
 
 
 class NetdevError(ContrailBridgeError):
     """A network device could not be set up or removed."""
+
+
+class PortFileError(ContrailBridgeError):
+    """A port file could not be saved (the previous one, if any, is kept)."""
 
 
 class AgentUnavailable(ContrailBridgeError):

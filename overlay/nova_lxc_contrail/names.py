@@ -19,6 +19,11 @@ BRIDGE_PREFIX = 'br'
 
 # What dev_valid_name() accepts, restricted to printable ASCII.
 _IFNAME = re.compile(r'^[A-Za-z0-9_.+@-]{1,%d}\Z' % MAX_IFNAME_LEN)
+# The devices of a port as nova names them: 11 characters of a port UUID
+# after the prefix. The privileged half touches no device of another name
+# (the icehouse rootwrap filter requires the same forms).
+_PORT_BRIDGE = re.compile(r'^br[0-9a-f-]{11}\Z')
+_PORT_TAP = re.compile(r'^(tap|nic)[0-9a-f-]{11}\Z')
 
 
 def tap_name(port_id):
@@ -38,4 +43,22 @@ def check_ifname(name):
             name in ('.', '..'):
         raise ValueError('not a usable device name (1-%d characters of '
                          '[A-Za-z0-9_.+@-]): %r' % (MAX_IFNAME_LEN, name))
+    return str(name)
+
+
+def check_port_bridge(name):
+    """Return name if it has the form of a port's bridge (br + 11
+    characters of a port UUID), else raise ValueError."""
+    if not isinstance(name, string_types) or not _PORT_BRIDGE.match(name):
+        raise ValueError('not the name of a port bridge (br + 11 of '
+                         '[0-9a-f-]): %r' % (name,))
+    return str(name)
+
+
+def check_port_tap(name):
+    """Return name if it has the form of nova's device of a port (tap or
+    nic + 11 characters of a port UUID), else raise ValueError."""
+    if not isinstance(name, string_types) or not _PORT_TAP.match(name):
+        raise ValueError('not the name of a port device (tap/nic + 11 of '
+                         '[0-9a-f-]): %r' % (name,))
     return str(name)

@@ -2,8 +2,21 @@
 
 ``ensure_bridge`` creates the bridge down with everything it needs in one
 RTM_NEWLINK (promiscuous, STP off, forward delay 0, multicast snooping off),
-turns IPv6 off on it and brings it up; it repairs an existing one in place.
-``delete_link`` removes a device and treats a missing one as done.
+turns IPv6 off on it and brings it up with its mark; it repairs an existing
+one in place. ``delete_link`` removes a device and treats a missing one as
+done.
+
+Only our bridges are touched when the caller names the port (``owner``, as
+the driver always does): a bridge we create carries the mark ``MARK`` + port
+id as its ifalias, and an existing bridge is repaired or deleted only if it
+carries that mark, or carries none and looks like a port's bridge (see
+``_check_ours``; bridges made before the mark existed are adopted so). Why
+the ifalias: it exists since Linux 2.6.31 (icehouse's trusty runs 3.13;
+alternative names need 5.5), it is free text that takes the port id, it is
+shown by ``ip link`` (an operator sees whose bridge it is), and it is not a
+name, so it cannot collide with another device's. Any process with
+CAP_NET_ADMIN can set it, as it can delete the bridge: the mark keeps the
+driver from touching what it did not make, it is no defence against root.
 
 The functions are safe from any thread and from a privileged helper process
 that runs them for the driver: a call takes a netlink socket of its own from
@@ -18,6 +31,7 @@ import collections
 import contextlib
 import errno
 import os
+import socket
 import threading
 
 from nova_lxc_contrail import compat
@@ -36,7 +50,15 @@ BRIDGE_DATA = (('IFLA_BR_FORWARD_DELAY', 0),
                ('IFLA_BR_MCAST_SNOOPING', 0))
 
 LinkState = collections.namedtuple(
-    'LinkState', 'index kind up running promisc mcast_snooping master')
+    'LinkState', 'index kind up running promisc mcast_snooping master '
+    'stp_state alias')
+
+# The ifalias of a port's bridge: MARK + the port id.
+MARK = 'nova-lxc-contrail port '
+# What an unmarked bridge may have enslaved and still be adopted: the
+# container's veth (libvirt-lxc), the 2014 driver's tap.
+ADOPTABLE_PORT_KINDS = ('veth', 'tun')
+RT_SCOPE_LINK = 253
 
 # The host has no business on a port's bridge: it is the L2 path between
 # the container and the vrouter. With IPv6 on, bringing it up gives the host
@@ -106,56 +128,74 @@ def _netlink():
             sock.close()
 
 
-def _bridge_msg(ifname=None, index=0, flags=BRIDGE_FLAGS):
+def mark(port_id):
+    """The ifalias of port_id's bridge."""
+    return MARK + port_id
+
+
+def _bridge_msg(ifname=None, index=0, flags=BRIDGE_FLAGS, alias=None,
+                data=BRIDGE_DATA):
     msg = compat.ifinfmsg()
     msg['index'] = index
     msg['flags'] = flags
     msg['change'] = flags
     attrs = [('IFLA_LINKINFO', {'attrs': [
         ('IFLA_INFO_KIND', 'bridge'),
-        ('IFLA_INFO_DATA', {'attrs': list(BRIDGE_DATA)})]})]
+        ('IFLA_INFO_DATA', {'attrs': list(data)})]})]
     if ifname:
         attrs.insert(0, ('IFLA_IFNAME', ifname))
+    if alias:
+        attrs.append(('IFLA_IFALIAS', alias))
     msg['attrs'] = attrs
     return msg
 
 
-def _create_msg(ifname):
-    """RTM_NEWLINK creating bridge ifname: promiscuous, not yet up."""
+def _create_msg(ifname, alias=None):
+    """RTM_NEWLINK creating bridge ifname: promiscuous, not yet up (the
+    kernel ignores an ifalias in a creation: it comes with the up)."""
     msg = _bridge_msg(ifname, flags=IFF_PROMISC)
     msg['header']['flags'] = compat.CREATE
     return msg
 
 
-def _up_msg(ifname):
-    """RTM_NEWLINK (a change) bringing device ifname up."""
+def _up_msg(ifname, alias=None):
+    """RTM_NEWLINK (a change) bringing device ifname up, marked alias."""
     msg = compat.ifinfmsg()
     msg['flags'] = msg['change'] = IFF_UP
     msg['attrs'] = [('IFLA_IFNAME', ifname)]
+    if alias:
+        msg['attrs'].append(('IFLA_IFALIAS', alias))
     msg['header']['flags'] = compat.REQUEST
     return msg
 
 
-# The requests of a plug differ between bridges only in the name's bytes:
-# pyroute2 encodes each once per name length (a fifth of a bridge creation
-# otherwise), the name is written into a copy.
+# The requests of a plug differ between bridges only in the bytes of the
+# name and of the mark: pyroute2 encodes each once per length of the two (a
+# fifth of a bridge creation otherwise), they are written into a copy.
 _templates = {}
 
 
-def _request(build, ifname):
-    """build(ifname) encoded, through the template of its name length."""
+def _request(build, ifname, alias=None):
+    """build(ifname, alias) encoded, through the template of their
+    lengths."""
     try:
-        name = ifname.encode('ascii')
+        values = [ifname.encode('ascii'), (alias or '').encode('ascii')]
     except UnicodeError:   # not one of our names: encoded as it is
-        return _encode(build(ifname))
-    template = _templates.get((build, len(name)))
+        return _encode(build(ifname, alias))
+    key = (build,) + tuple(len(v) for v in values)
+    template = _templates.get(key)
     if template is None:
-        placeholder = b'#' * len(name)
-        encoded = _encode(build(placeholder.decode('ascii')))
-        template = (encoded, encoded.index(placeholder + b'\0'))
-        _templates[(build, len(name))] = template
-    encoded, offset = template
-    return encoded[:offset] + name + encoded[offset + len(name):]
+        holders = [b'#' * len(values[0]), b'%' * len(values[1])]
+        encoded = _encode(build(*[h.decode('ascii') or None
+                                  for h in holders]))
+        # (a request that does not carry a value has no offset for it)
+        offsets = [encoded.find(h + b'\0') if h else -1 for h in holders]
+        template = _templates[key] = (encoded, offsets)
+    encoded, offsets = template
+    for value, offset in zip(values, offsets):
+        if offset >= 0:
+            encoded = encoded[:offset] + value + encoded[offset + len(value):]
+    return encoded
 
 
 def _encode(msg):
@@ -175,6 +215,8 @@ def _disable_ipv6(ifname):
         raise NetdevError('cannot turn IPv6 off on %s: %s' % (ifname, exc))
     try:
         os.write(fd, b'1')
+    except OSError as exc:   # the device was deleted meanwhile (ENOENT)
+        raise NetdevError('cannot turn IPv6 off on %s: %s' % (ifname, exc))
     finally:
         os.close(fd)
 
@@ -195,15 +237,18 @@ def _state(link):
     info = link.get_attr('IFLA_LINKINFO')
     kind = info.get_attr('IFLA_INFO_KIND') if info else None
     data = info.get_attr('IFLA_INFO_DATA') if info else None
-    snooping = data.get_attr('IFLA_BR_MCAST_SNOOPING') \
-        if kind == 'bridge' and data else None
+    bridge_data = data if kind == 'bridge' and data else None
     flags = link['flags']
     return LinkState(index=link['index'], kind=kind,
                      up=bool(flags & IFF_UP),
                      running=bool(flags & IFF_RUNNING),
                      promisc=bool(flags & IFF_PROMISC),
-                     mcast_snooping=snooping,
-                     master=link.get_attr('IFLA_MASTER'))
+                     mcast_snooping=bridge_data.get_attr(
+                         'IFLA_BR_MCAST_SNOOPING') if bridge_data else None,
+                     master=link.get_attr('IFLA_MASTER'),
+                     stp_state=bridge_data.get_attr('IFLA_BR_STP_STATE')
+                     if bridge_data else None,
+                     alias=link.get_attr('IFLA_IFALIAS') or None)
 
 
 def link_state(ifname):
@@ -213,13 +258,20 @@ def link_state(ifname):
         return _state(link) if link is not None else None
 
 
-def ensure_bridge(ifname):
+def ensure_bridge(ifname, owner=None):
     """Create the port bridge, or bring an existing one to the same state.
 
+    owner: the port id. The bridge is marked with it, and an existing
+    device is touched only if it is that port's bridge (``_check_ours``);
+    otherwise NetdevError, and the device is left as it is. Without owner
+    (tests, tools) any existing bridge is repaired.
+
     A bridge this call created and could not finish is deleted again."""
+    alias = mark(owner) if owner else None
     with _netlink() as sock:
         try:
-            compat.netlink_request_encoded(sock, _request(_create_msg, ifname))
+            compat.netlink_request_encoded(
+                sock, _request(_create_msg, ifname, alias))
         except compat.NetlinkError as exc:
             if exc.code != errno.EEXIST:
                 raise NetdevError('cannot create bridge %s: %s'
@@ -227,7 +279,8 @@ def ensure_bridge(ifname):
         else:
             try:
                 _disable_ipv6(ifname)
-                compat.netlink_request_encoded(sock, _request(_up_msg, ifname))
+                compat.netlink_request_encoded(
+                    sock, _request(_up_msg, ifname, alias))
                 return
             except (compat.NetlinkError, NetdevError) as exc:
                 _delete(sock, ifname)
@@ -238,12 +291,54 @@ def ensure_bridge(ifname):
         if state is None or state.kind != 'bridge':
             raise NetdevError('%s exists and is not a bridge (%s)'
                               % (ifname, state and state.kind))
+        if alias:
+            _check_ours(sock, ifname, state, alias)
         _disable_ipv6(ifname)
         try:
-            compat.netlink_request(sock, _bridge_msg(index=state.index),
-                                   compat.RTM_NEWLINK)
+            if state.stp_state:
+                # The kernel applies the forward delay before the STP state
+                # whatever their order, and refuses a delay of 0 (ERANGE)
+                # while STP is on: STP goes off in a request of its own.
+                compat.netlink_request(
+                    sock, _bridge_msg(index=state.index, flags=0,
+                                      data=[('IFLA_BR_STP_STATE', 0)]),
+                    compat.RTM_NEWLINK)
+            compat.netlink_request(
+                sock, _bridge_msg(index=state.index, alias=alias),
+                compat.RTM_NEWLINK)
         except compat.NetlinkError as exc:
             raise NetdevError('cannot set up bridge %s: %s' % (ifname, exc))
+
+
+def _check_ours(sock, ifname, state, alias):
+    """Raise NetdevError unless bridge ifname (its LinkState) is the port's
+    of mark alias: it carries that mark, or it carries none and looks like
+    a port's bridge made before the mark existed: no address but IPv6
+    link-local ones (bridges of earlier versions had IPv6 on) and nothing
+    enslaved but veths and taps. A bridge carrying the host's networking has
+    an address or a physical device, a VLAN or a bond on it."""
+    if state.alias == alias:
+        return
+    if state.alias:
+        raise NetdevError('%s is marked %r, not %r: not ours, left alone'
+                          % (ifname, state.alias, alias))
+    addresses = [a for a in compat.netlink_request(
+        sock, compat.ifaddrmsg(), compat.RTM_GETADDR, compat.DUMP)
+        if a['index'] == state.index and not (
+            a['family'] == socket.AF_INET6 and a['scope'] == RT_SCOPE_LINK)]
+    if addresses:
+        raise NetdevError('%s has no mark and has addresses (%s): not ours, '
+                          'left alone' % (ifname, ', '.join(
+                              str(a.get_attr('IFA_ADDRESS'))
+                              for a in addresses)))
+    enslaved = [_state(link) for link in compat.netlink_request(
+        sock, compat.ifinfmsg(), compat.RTM_GETLINK, compat.DUMP)
+        if link.get_attr('IFLA_MASTER') == state.index]
+    foreign = [s for s in enslaved if s.kind not in ADOPTABLE_PORT_KINDS]
+    if foreign:
+        raise NetdevError('%s has no mark and has devices of kind %s on it: '
+                          'not ours, left alone' % (ifname, ', '.join(
+                              sorted(set(str(s.kind) for s in foreign)))))
 
 
 def _delete(sock, ifname):
@@ -256,11 +351,12 @@ def _delete(sock, ifname):
         pass
 
 
-def delete_link(ifname, kinds=('bridge',)):
+def delete_link(ifname, kinds=('bridge',), owner=None):
     """Delete the device if it exists and is of one of kinds.
 
     Returns True if a device was deleted, False if there was none. A device
-    of another kind is left alone and reported (it is not ours).
+    of another kind is left alone and reported (it is not ours), as is a
+    bridge that is not owner's (a port id, see ensure_bridge).
     """
     with _netlink() as sock:
         link = _get(sock, ifname)
@@ -270,6 +366,8 @@ def delete_link(ifname, kinds=('bridge',)):
         if state.kind not in kinds:
             raise NetdevError('%s is a %s device, not %s; not deleting it'
                               % (ifname, state.kind, '/'.join(kinds)))
+        if owner:
+            _check_ours(sock, ifname, state, mark(owner))
         msg = compat.ifinfmsg()
         msg['index'] = state.index
         try:

@@ -32,6 +32,10 @@ NO_VLAN = -1
 AUTHOR = 'nova-lxc-contrail'
 
 _MAC = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z')
+# A lone UTF-16 surrogate is a str on Python 3 (JSON's "\ud800" decodes to
+# one) but no UTF-8 encoder takes it: the thrift client would fail on it at
+# every restore.
+_SURROGATE = re.compile(u'[\ud800-\udfff]')
 
 
 def _field(obj, name, default=None):
@@ -72,7 +76,11 @@ def _text(value, what):
             raise ValueError('%s is not UTF-8' % what)
     if not isinstance(value, string_types):
         raise ValueError('%s is not text: %r' % (what, value))
-    return text_type(value)
+    value = text_type(value)
+    if _SURROGATE.search(value):
+        raise ValueError('%s has a lone surrogate (not encodable text): %r'
+                         % (what, value))
+    return value
 
 
 def _address_family(address):

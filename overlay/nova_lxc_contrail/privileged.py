@@ -3,9 +3,11 @@
 Both adapters run it with more rights than nova-compute has, on data
 nova-compute sends: the privsep daemon (bookworm, ``privsep.py``) and the
 command ``contrail-bridge-helper`` that nova's rootwrap starts (icehouse,
-``main``). So nothing is taken on trust: device names, the port id and the
-record as a complete port of that bridge are checked, and only the
-validated port is written, as ``<port uuid>`` in the ports directory.
+``main``). So nothing is taken on trust: device names (of a port's form,
+``names.check_port_bridge``), the port id and the record (JSON types, size,
+a complete port of that bridge) are checked, and only the validated port is
+written, as ``<port uuid>`` in the ports directory. netdev then touches an
+existing bridge only if it carries the port's mark (see netdev.ensure_bridge).
 
     contrail-bridge-helper plug PORTS_DIR BRIDGE   < port record (JSON)
     contrail-bridge-helper unplug PORTS_DIR BRIDGE PORT_ID [TAP]
@@ -18,6 +20,7 @@ from __future__ import print_function
 
 import argparse
 import json
+import numbers
 import os
 import sys
 
@@ -31,6 +34,18 @@ from nova_lxc_contrail.port import Port
 
 PROG = 'contrail-bridge-helper'
 
+# A port record is about 700 bytes; nova's names are at most 255 characters
+# (12 bytes each in the worst JSON escaping).
+MAX_RECORD = 16384
+# The JSON type of each member the agent reads (its REST validation checks
+# the same): a string (None: missing, Port says what is missing) or an
+# integer, and not true/false or 1.0, which Python would take for 1.
+_STRING_MEMBERS = ('id', 'instance-id', 'vn-id', 'vm-project-id',
+                   'display-name', 'system-name', 'ip-address',
+                   'ip6-address', 'mac-address', 'hostname', 'host',
+                   'author', 'time')
+_INTEGER_MEMBERS = ('type', 'rx-vlan-id', 'tx-vlan-id')
+
 
 def _directory(path):
     if not os.path.isabs(path) or os.path.normpath(path) != path:
@@ -39,19 +54,53 @@ def _directory(path):
     return path
 
 
+def _check_types(record):
+    if not isinstance(record, dict):
+        raise ValueError('the port record is not a JSON object')
+    port_id = record.get('id')
+    size = len(json.dumps(record))    # first: the messages below quote values
+    if size > MAX_RECORD:
+        raise InvalidPort(port_id, 'record of %d bytes (at most %d)'
+                          % (size, MAX_RECORD))
+    for key in _STRING_MEMBERS:
+        value = record.get(key)
+        if value is not None and not isinstance(value, compat.string_types):
+            raise InvalidPort(port_id, '%s is not a string: %r' % (key, value))
+    for key in _INTEGER_MEMBERS:
+        value = record.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise InvalidPort(port_id, '%s is not an integer: %r'
+                              % (key, value))
+
+
 def plug(ifname, record, ports_dir):
     """Bridge and port file of the port record (a dict), if it is valid."""
+    ifname = names.check_port_bridge(ifname)
+    _check_types(record)
     port = Port.from_record(record)
-    if port.ifname != names.check_ifname(ifname):
+    if port.ifname != ifname:
         raise InvalidPort(port.port_id, 'its bridge is %s, not %s'
                           % (port.ifname, ifname))
     bridge.plug_local(port.ifname, port.to_record(), _directory(ports_dir))
 
 
 def unplug(ifname, port_id, ports_dir, tap=None):
-    bridge.unplug_local(names.check_ifname(ifname), parse_uuid(port_id),
+    bridge.unplug_local(names.check_port_bridge(ifname), parse_uuid(port_id),
                         _directory(ports_dir),
-                        names.check_ifname(tap) if tap else None)
+                        names.check_port_tap(tap) if tap else None)
+
+
+def _read_record(stdin):
+    """The JSON record on stdin, at most MAX_RECORD bytes."""
+    text = stdin.read(MAX_RECORD + 1)
+    if len(text) > MAX_RECORD:
+        raise ValueError('port record on stdin is over %d bytes' % MAX_RECORD)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValueError('no JSON port record on stdin (%s)' % exc)
+    except RuntimeError:    # RecursionError (Python 3), 2.7's RuntimeError
+        raise ValueError('no JSON port record on stdin (nested too deeply)')
 
 
 def _parser():
@@ -80,11 +129,8 @@ def main(argv=None, stdin=None):
         parser.error('a command is required (plug or unplug)')
     try:
         if args.command == 'plug':
-            try:
-                record = json.loads((stdin or sys.stdin).read())
-            except ValueError as exc:
-                raise ValueError('no JSON port record on stdin (%s)' % exc)
-            plug(args.bridge, record, args.ports_dir)
+            plug(args.bridge, _read_record(stdin or sys.stdin),
+                 args.ports_dir)
         else:
             unplug(args.bridge, args.port_id, args.ports_dir, args.tap)
     except (ValueError, ContrailBridgeError, EnvironmentError,

@@ -11,6 +11,7 @@ our series applied; it also runs the icehouse adapter's unit tests
 """
 from __future__ import absolute_import
 
+import contextlib
 import json
 import os
 import re
@@ -233,56 +234,165 @@ def test_icehouse_rootwrap_runs_the_helper(icehouse, netns, tmp_path):
     _run(rootwrap + ['unplug', ports_dir, bridge, port_id, 'tap' +
                      port_id[:11]], extra_env=env)
     assert netdev.link_state(bridge) is None and os.listdir(ports_dir) == []
-    refused = subprocess.run([str(c) for c in rootwrap + [
-        'plug', '/etc', bridge]], capture_output=True, text=True,
-        env=dict(os.environ, **env))
-    assert refused.returncode == 99 and 'Unauthorized' in refused.stderr
+    for args in (['plug', '/etc', bridge],
+                 ['plug', ports_dir + '\n', bridge],     # oslo's "$"
+                 ['plug', ports_dir, 'eth0']):
+        refused = subprocess.run([str(c) for c in rootwrap + args],
+                                 capture_output=True, text=True,
+                                 env=dict(os.environ, **env))
+        assert refused.returncode == 99 and 'Unauthorized' in \
+            refused.stderr, args
+    # a bridge of a port's name that the driver did not make (no mark, an
+    # address): the helper neither reconfigures nor deletes it
+    from pyroute2 import IPRoute
+    with IPRoute() as ipr:
+        ipr.link('add', ifname=bridge, kind='bridge')
+        ipr.addr('add', index=ipr.link_lookup(ifname=bridge)[0],
+                 address='192.0.2.1', prefixlen=24)
+    before = _bridge_facts(bridge)
+    for args, stdin in ((['plug', ports_dir, bridge],
+                         json.dumps(_record(port_id, bridge))),
+                        (['unplug', ports_dir, bridge, port_id], None)):
+        refused = subprocess.run([str(c) for c in rootwrap + args],
+                                 input=stdin, capture_output=True, text=True,
+                                 env=dict(os.environ, **env))
+        assert refused.returncode == 1, refused.stderr
+        assert 'has no mark and has addresses' in refused.stderr
+    assert _bridge_facts(bridge) == before
+
+
+@contextlib.contextmanager
+def _privsep_daemon(**overrides):
+    """The plugin's privsep daemon, forked in this test's namespace, with
+    overrides in the plugin's group; yields the daemon's pid."""
+    from oslo_config import cfg
+    from oslo_privsep import priv_context
+    from nova_lxc_contrail import osvif
+    from nova_lxc_contrail import privsep
+    cfg.CONF.register_opts(osvif.ContrailBridgePlugin.CONFIG_OPTS,
+                           group=privsep.GROUP)
+    for name, value in overrides.items():
+        cfg.CONF.set_override(name, value, privsep.GROUP)
+    children = set(_children())
+    privsep.vif_plug.start(method=priv_context.Method.FORK)
+    try:
+        daemon, = set(_children()) - children
+        yield daemon
+    finally:
+        privsep.vif_plug.stop()
+        for name in overrides:
+            cfg.CONF.clear_override(name, privsep.GROUP)
 
 
 @pytest.mark.root
 def test_privsep_daemon_plugs_with_cap_net_admin_only(netns, double,
                                                       tmp_path):
     os_vif_objects = pytest.importorskip('os_vif.objects')
-    from oslo_config import cfg
-    from oslo_privsep import priv_context
     from nova_lxc_contrail import netdev
     from nova_lxc_contrail import osvif
     from nova_lxc_contrail import privsep
     os_vif_objects.register_all()
-    cfg.CONF.register_opts(osvif.ContrailBridgePlugin.CONFIG_OPTS,
-                           group=privsep.GROUP)
-    overrides = dict(agent_protocol='rest', agent_rest_port=double.rest_port,
-                     ports_dir=str(tmp_path / 'ports'))
-    for name, value in overrides.items():
-        cfg.CONF.set_override(name, value, privsep.GROUP)
-    children = set(_children())
-    privsep.vif_plug.start(method=priv_context.Method.FORK)
-    plugin = osvif.ContrailBridgePlugin.load(privsep.PLUGIN_NAME)
-    try:
-        daemon, = set(_children()) - children
-        assert _effective_caps(daemon) == 1 << 12          # CAP_NET_ADMIN
-        port_id = new_id()
-        vif = os_vif_objects.vif.VIFBridge(
-            id=port_id, address='02:00:c0:00:02:05', plugin='contrail_bridge',
-            vif_name='tap' + port_id[:11], bridge_name='br' + port_id[:11],
-            network=os_vif_objects.network.Network(id=new_id()))
-        info = os_vif_objects.instance_info.InstanceInfo(
-            uuid=str(uuid.uuid4()), name='instance-00000001',
-            project_id=uuid.uuid4().hex)
-        plugin.plug(vif, info)
-        state = netdev.link_state(vif.bridge_name)
-        assert state.kind == 'bridge' and state.up and state.promisc
-        with open(netdev.DISABLE_IPV6 % vif.bridge_name) as f:
-            assert f.read().strip() == '1'
-        assert double.port(port_id)['system-name'] == vif.bridge_name
-        plugin.unplug(vif, info)
-        assert netdev.link_state(vif.bridge_name) is None
-        assert double.port(port_id) is None
-    finally:
-        plugin.bridges.stop()
-        privsep.vif_plug.stop()
-        for name in overrides:
-            cfg.CONF.clear_override(name, privsep.GROUP)
+    with _privsep_daemon(agent_protocol='rest',
+                         agent_rest_port=double.rest_port,
+                         ports_dir=str(tmp_path / 'ports')) as daemon:
+        plugin = osvif.ContrailBridgePlugin.load(privsep.PLUGIN_NAME)
+        try:
+            assert _effective_caps(daemon) == 1 << 12      # CAP_NET_ADMIN
+            port_id = new_id()
+            vif = os_vif_objects.vif.VIFBridge(
+                id=port_id, address='02:00:c0:00:02:05',
+                plugin='contrail_bridge', vif_name='tap' + port_id[:11],
+                bridge_name='br' + port_id[:11],
+                network=os_vif_objects.network.Network(id=new_id()))
+            info = os_vif_objects.instance_info.InstanceInfo(
+                uuid=str(uuid.uuid4()), name='instance-00000001',
+                project_id=uuid.uuid4().hex)
+            plugin.plug(vif, info)
+            state = netdev.link_state(vif.bridge_name)
+            assert state.kind == 'bridge' and state.up and state.promisc
+            assert state.alias == netdev.mark(port_id)
+            with open(netdev.DISABLE_IPV6 % vif.bridge_name) as f:
+                assert f.read().strip() == '1'
+            assert double.port(port_id)['system-name'] == vif.bridge_name
+            plugin.unplug(vif, info)
+            assert netdev.link_state(vif.bridge_name) is None
+            assert double.port(port_id) is None
+        finally:
+            plugin.bridges.stop()
+
+
+def _bridge_facts(name):
+    """What plug would change on bridge name (None if it is gone)."""
+    from pyroute2 import IPRoute
+    from nova_lxc_contrail import netdev
+    with IPRoute() as ipr:
+        found = ipr.get_links(ifname=name) if ipr.link_lookup(
+            ifname=name) else []
+    if not found:
+        return None
+    data = found[0].get_attr('IFLA_LINKINFO').get_attr('IFLA_INFO_DATA')
+    with open(netdev.DISABLE_IPV6 % name) as f:
+        return (netdev.link_state(name), f.read().strip(),
+                data.get_attr('IFLA_BR_FORWARD_DELAY'))
+
+
+@pytest.mark.root
+def test_privsep_daemon_touches_only_our_bridges(netns, tmp_path):
+    """Through the real daemon: a bridge not named as a port's, or named so
+    but not marked as ours and carrying an address, or marked as another
+    port's, is neither reconfigured by plug nor deleted by unplug; an
+    unmarked bridge of an earlier version is adopted."""
+    pytest.importorskip('oslo_privsep')
+    from pyroute2 import IPRoute
+    from nova_lxc_contrail import netdev
+    from nova_lxc_contrail import privsep
+    from nova_lxc_contrail.exception import InvalidPort
+    from nova_lxc_contrail.exception import NetdevError
+    ports_dir = str(tmp_path / 'ports')
+    port_id, other_id = new_id(), new_id()
+    ours, marked = 'br' + port_id[:11], 'br' + other_id[:11]
+    with IPRoute() as ipr:
+        for name in ('br-ex', ours):            # the host's: down, IPv6 on
+            ipr.link('add', ifname=name, kind='bridge')
+            ipr.addr('add', index=ipr.link_lookup(ifname=name)[0],
+                     address='192.0.2.1' if name == ours else '198.51.100.1',
+                     prefixlen=24)
+    netdev.ensure_bridge(marked, owner=new_id())      # a third port's
+    with _privsep_daemon(ports_dir=ports_dir):
+        # a bad record comes back as the daemon raised it
+        with pytest.raises(InvalidPort) as invalid:
+            privsep.plug(ours, dict(_record(port_id, ours), type=True),
+                         ports_dir)
+        assert 'type is not an integer: True' in str(invalid.value)
+        assert invalid.value.port_id == port_id
+        for name, pid, error, message in (
+                ('br-ex', port_id, ValueError, 'not the name of a port '
+                 'bridge'),
+                (ours, port_id, NetdevError, 'has no mark and has '
+                 'addresses (192.0.2.1)'),
+                (marked, other_id, NetdevError, 'is marked')):
+            before = _bridge_facts(name)
+            with pytest.raises(error) as plugged:
+                privsep.plug(name, _record(pid, name), ports_dir)
+            with pytest.raises(error) as unplugged:
+                privsep.unplug(name, pid, ports_dir)
+            assert message in str(plugged.value), str(plugged.value)
+            assert message in str(unplugged.value), str(unplugged.value)
+            assert _bridge_facts(name) == before, name
+        assert not os.path.exists(ports_dir) or os.listdir(ports_dir) == []
+        # upgrade: a port's bridge made before the mark, IPv6 on, up
+        with IPRoute() as ipr:
+            ipr.addr('del', index=ipr.link_lookup(ifname=ours)[0],
+                     address='192.0.2.1', prefixlen=24)
+            ipr.link('set', index=ipr.link_lookup(ifname=ours)[0],
+                     state='up')
+        privsep.plug(ours, _record(port_id, ours), ports_dir)
+        state, ipv6, delay = _bridge_facts(ours)
+        assert state.alias == netdev.mark(port_id) and state.promisc
+        assert (ipv6, delay) == ('1', 0)
+        assert os.listdir(ports_dir) == [port_id]
+        privsep.unplug(ours, port_id, ports_dir)
+        assert _bridge_facts(ours) is None and os.listdir(ports_dir) == []
 
 
 def _children():

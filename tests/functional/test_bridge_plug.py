@@ -380,3 +380,67 @@ def test_failed_bridge_after_the_agent_was_asked_is_withdrawn(
         assert list(double.ports()) == [other.port_id]
     finally:
         netdev.delete_link(port.ifname, kinds=('veth',))
+
+
+def _port_state(driver, double, port):
+    """(bridge, port file, agent) of port: each True if it exists."""
+    return (netdev.link_state(port.ifname) is not None,
+            port_file(driver, port) is not None,
+            double.port(port.port_id) is not None)
+
+
+@pytest.mark.parametrize('protocol', ('thrift', 'rest'))
+def test_plug_and_unplug_of_one_port_at_once_agree(protocol, make_driver,
+                                                   double):
+    """nova may plug and unplug a port at the same time (a delete while a
+    spawn or a reboot is plugging). Whichever runs last wins, entirely:
+    bridge, port file and the agent's registration all exist or none does,
+    and stays so (the periodic check runs every 0.05 s)."""
+    driver = make_driver(protocol)
+    outcomes = []
+    for _round in range(10):
+        port = make_port()
+        driver.plug(port)                       # a replug of a known port
+        errors = []
+        start = threading.Barrier(2) if hasattr(threading, 'Barrier') \
+            else None
+
+        def run(call, *args):
+            if start is not None:
+                start.wait()
+            try:
+                call(*args)
+            except Exception as exc:            # shown by the assert below
+                errors.append(exc)
+        threads = [threading.Thread(target=run, args=(driver.plug, port)),
+                   threading.Thread(target=run, args=(driver.unplug,
+                                                      port.port_id))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        time.sleep(0.1)                         # two periodic checks
+        state = _port_state(driver, double, port)
+        assert state in ((True, True, True), (False, False, False)), state
+        outcomes.append(state[0])
+        driver.unplug(port.port_id)
+    assert _port_state(driver, double, port) == (False, False, False)
+    assert driver._ports._locks == {}           # none kept per port
+
+
+@pytest.mark.parametrize('protocol', ('thrift', 'rest'))
+def test_replug_of_a_restored_port_after_its_unplug_reaches_the_agent(
+        protocol, make_driver, double):
+    """A port the driver re-sent to a restarted agent, unplugged and plugged
+    again (nova's hard reboot), is held by the agent."""
+    driver = make_driver(protocol)
+    port = make_port()
+    driver.plug(port)
+    double.stop()
+    double.start()                              # forgot every port
+    assert double.wait_for(lambda: port.port_id in double.ports())
+    driver.unplug(port.port_id)
+    assert double.port(port.port_id) is None
+    assert driver.plug(port) is True
+    assert _port_state(driver, double, port) == (True, True, True)

@@ -6,6 +6,7 @@ import errno
 import os
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
@@ -258,3 +259,132 @@ def test_a_bridge_that_cannot_be_finished_is_deleted(netns, monkeypatch):
     monkeypatch.undo()
     netdev.ensure_bridge(name)                       # and can be made again
     assert netdev.link_state(name).up
+
+
+# -- a concurrent unplug (issue 17 item 10) -----------------------------------
+
+def _deleting_after_open(monkeypatch, name):
+    """os.open of name's disable_ipv6 returns the real descriptor after the
+    device was really deleted: an unplug that came in between."""
+    real_open = os.open
+
+    def open_then_unplug(path, flags, *mode):
+        fd = real_open(path, flags, *mode)
+        if path == netdev.DISABLE_IPV6 % name:
+            subprocess.check_call(['ip', 'link', 'del', name])
+        return fd
+    monkeypatch.setattr(os, 'open', open_then_unplug)
+
+
+@pytest.mark.parametrize('existing', [False, True], ids=['new', 'repair'])
+def test_a_bridge_deleted_under_the_ipv6_write_is_a_netdev_error(
+        netns, monkeypatch, existing):
+    name = bridge_name()
+    if existing:
+        netdev.ensure_bridge(name, owner=new_id())
+    _deleting_after_open(monkeypatch, name)
+    with pytest.raises(netdev.NetdevError) as failed:
+        netdev.ensure_bridge(name)
+    monkeypatch.undo()
+    assert 'cannot turn IPv6 off on %s' % name in str(failed.value)
+    assert name not in links()
+    netdev.ensure_bridge(name)                     # the socket still works
+    assert netdev.link_state(name).up
+
+
+# -- STP (issue 17 item 7) ----------------------------------------------------
+
+def _bridge_data(name):
+    with IPRoute() as ipr:
+        link = ipr.get_links(ifname=name)[0]
+    return link.get_attr('IFLA_LINKINFO').get_attr('IFLA_INFO_DATA')
+
+
+def test_a_bridge_with_stp_on_is_repaired(netns):
+    name = bridge_name()
+    with IPRoute() as ipr:                           # STP on, delay 15 s
+        ipr.link('add', ifname=name, kind='bridge', br_stp_state=1,
+                 br_forward_delay=1500)
+    assert _bridge_data(name).get_attr('IFLA_BR_STP_STATE') == 1
+    netdev.ensure_bridge(name, owner=new_id())
+    data = _bridge_data(name)
+    assert data.get_attr('IFLA_BR_STP_STATE') == 0
+    assert data.get_attr('IFLA_BR_FORWARD_DELAY') == 0
+    state = netdev.link_state(name)
+    assert state.up and state.promisc and state.mcast_snooping == 0
+
+
+# -- only our bridges (issue 17 item 5) ---------------------------------------
+
+def test_a_new_bridge_carries_its_port_s_mark(netns):
+    name, port_id = bridge_name(), new_id()
+    netdev.ensure_bridge(name, owner=port_id)
+    assert netdev.link_state(name).alias == 'nova-lxc-contrail port ' + \
+        port_id
+    with pytest.raises(netdev.NetdevError) as other:   # another port's
+        netdev.ensure_bridge(name, owner=new_id())
+    assert 'not ours' in str(other.value)
+    with pytest.raises(netdev.NetdevError):
+        netdev.delete_link(name, owner=new_id())
+    netdev.ensure_bridge(name, owner=port_id)          # its own: repaired
+    assert netdev.delete_link(name, owner=port_id) is True
+
+
+def _foreign_bridge(name, address=None, enslave=None):
+    """A bridge someone else made: down, not promiscuous, IPv6 on."""
+    with IPRoute() as ipr:
+        ipr.link('add', ifname=name, kind='bridge')
+        index = ipr.link_lookup(ifname=name)[0]
+        if address:
+            ipr.addr('add', index=index, address=address, prefixlen=24)
+        if enslave:
+            ipr.link('add', ifname=enslave, kind='vxlan', vxlan_id=5,
+                     vxlan_port=4789)
+            ipr.link('set', index=ipr.link_lookup(ifname=enslave)[0],
+                     master=index)
+    return netdev.link_state(name)
+
+
+@pytest.mark.parametrize('address, enslave, reason', [
+    ('192.0.2.1', None, 'has addresses (192.0.2.1)'),
+    (None, 'vx5', 'devices of kind vxlan on it'),
+], ids=['address', 'vxlan'])
+def test_an_unmarked_bridge_that_is_not_a_port_s_is_left_alone(
+        netns, address, enslave, reason):
+    name = bridge_name()
+    before = _foreign_bridge(name, address, enslave)
+    for call in (lambda: netdev.ensure_bridge(name, owner=new_id()),
+                 lambda: netdev.delete_link(name, owner=new_id())):
+        with pytest.raises(netdev.NetdevError) as refused:
+            call()
+        assert reason in str(refused.value), str(refused.value)
+        assert netdev.link_state(name) == before
+        assert ipv6_of(name)[0] == '0'
+
+
+def test_an_unmarked_port_bridge_of_an_earlier_version_is_adopted(netns):
+    """Bridges made before the mark: up, IPv6 on (a link-local address),
+    the container's veth on it. A replug marks it, an unplug deletes it."""
+    name, port_id = bridge_name(), new_id()
+    with IPRoute() as ipr:
+        ipr.link('add', ifname=name, kind='bridge')
+        ipr.link('set', index=ipr.link_lookup(ifname=name)[0], state='up')
+    with veth_on(name):
+        wait_until(lambda: ipv6_of(name)[1] >= 1)      # fe80::/64 address
+        netdev.ensure_bridge(name, owner=port_id)
+        state = netdev.link_state(name)
+        assert state.alias == netdev.mark(port_id)
+        assert state.up and state.promisc and ipv6_of(name) == ('1', 0, 0)
+    other = bridge_name()                              # unplug of one
+    _foreign_bridge(other)
+    assert netdev.delete_link(other, owner=new_id()) is True
+    assert other not in links()
+
+
+@pytest.mark.parametrize('build', [netdev._create_msg, netdev._up_msg],
+                         ids=['create', 'up'])
+def test_a_marked_request_is_pyroute2s_encoding(build):
+    name, alias = bridge_name(), netdev.mark(new_id())
+    netdev._request(build, 'x' * len(name), 'y' * len(alias))
+    assert netdev._request(build, name, alias) == netdev._encode(
+        build(name, alias))

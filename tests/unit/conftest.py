@@ -43,9 +43,9 @@ def kernel(monkeypatch):
     making them: [('ensure'|'delete', device name), ...]."""
     calls = []
     monkeypatch.setattr(netdev, 'ensure_bridge',
-                        lambda name: calls.append(('ensure', name)))
+                        lambda name, owner=None: calls.append(('ensure', name)))
     monkeypatch.setattr(netdev, 'link_state', lambda name: None)
     monkeypatch.setattr(netdev, 'delete_link',
-                        lambda name, kinds=('bridge',):
+                        lambda name, kinds=('bridge',), owner=None:
                         calls.append(('delete', name)))
     return calls

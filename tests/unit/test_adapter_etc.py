@@ -69,4 +69,4 @@ def test_icehouse_filter_pins_the_default_ports_dir():
                                    'contrail-bridge.filters').splitlines()
              if line.startswith('contrail-bridge-')]
     assert len(lines) == 3
-    assert all(', %s, ' % ports_dir in line for line in lines)
+    assert all(', %s\\Z, ' % ports_dir in line for line in lines)

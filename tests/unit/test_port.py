@@ -135,3 +135,25 @@ def test_with_type_is_a_copy_of_another_type(make_port):
         port.with_type(2)
     with pytest.raises(InvalidPort):
         make_port(port_type=2)
+
+
+@pytest.mark.parametrize('field', ['display-name', 'hostname', 'host'])
+@pytest.mark.parametrize('escaped', [u'\\ud800', u'x\\udfffy',
+                                     u'\\ude00\\ud83d'])
+def test_a_lone_surrogate_is_not_text(make_port, field, escaped):
+    """JSON decodes "\\ud800" to a lone surrogate, which no UTF-8 encoder
+    takes (the thrift client at every restore): refused at validation."""
+    text = json.dumps(make_port().to_record())
+    record = json.loads(text.replace(
+        '"%s": ' % field, '"%s": "%s", "x-%s": ' % (field, escaped, field), 1))
+    with pytest.raises(InvalidPort) as info:
+        Port.from_record(record)
+    assert 'lone surrogate' in str(info.value)
+
+
+def test_a_surrogate_pair_is_one_character(make_port):
+    record = json.loads(json.dumps(make_port().to_record()).replace(
+        '"display-name": ', '"display-name": "\\ud83d\\ude00", "x": ', 1))
+    port = Port.from_record(record)
+    assert port.display_name == u'\U0001f600'
+    assert port.display_name.encode('utf-8') == b'\xf0\x9f\x98\x80'

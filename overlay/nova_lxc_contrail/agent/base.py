@@ -249,6 +249,10 @@ class AgentClient(object):
         if not self._acquire('delete', port_id):
             return False
         try:
+            # What a restore sent or saw refused is void once the port is
+            # deleted: a later add_port of it must send it again.
+            self._restored.pop(port_id, None)
+            self._rejected.pop(port_id, None)
             for _attempt in (1, 2):
                 if not self._connected:
                     # A restore delivers the pending deletes first.
@@ -322,7 +326,13 @@ class AgentClient(object):
             if not self._connected and not self._reconnect():
                 return False
             # A restore (this call's or a concurrent plug's) may have
-            # sent this very port already.
+            # sent this very port already -- unless a delete of it came
+            # after (pending still: it voids what the restore sent).
+            with self._state:
+                deleting = port.port_id in self._pending_deletes
+            if deleting:
+                self._restored.pop(port.port_id, None)
+                self._rejected.pop(port.port_id, None)
             if self._rejected.pop(port.port_id, None) == port:
                 raise AgentRejected('%s agent refused port %s' % (
                     self.protocol, port.port_id), [port.port_id])
