@@ -21,14 +21,12 @@ say what icehouse does differently. Root only; without the icehouse tree
 the module is skipped, saying so.
 """
 
-import os
-import subprocess
+import shutil
 
 import pytest
 
-from build import debs as debs_mod
-from build import py27env, sources
-from tests.e2e import scenario
+from build import sources
+from tests.e2e import icehouse_node, scenario
 from tests.e2e.conftest import WORLD_TIMEOUT, require_root_and_tools
 from tests.e2e.test_bookworm import (  # noqa: F401  (run again, on icehouse)
     facts, need, domain_xml,
@@ -41,27 +39,17 @@ from tests.e2e.test_bookworm import (  # noqa: F401  (run again, on icehouse)
     test_destroy_leaves_nothing,
     test_image_without_init_fails_before_libvirt,
     test_the_run_ended_cleanly)
+from tests.e2e import world
 from tests.e2e.world import IcehouseNode
-from tests.functional.test_adapters_installed import _core_pins
 
 pytestmark = pytest.mark.root
 if not sources.icehouse_available():
     pytest.skip("SKIPPED: icehouse tree not available (set NOVA_SOURCE=...): icehouse "
                 "nova did not boot containers", allow_module_level=True)
 INSTANCES = {i.name: i for i in scenario.INSTANCES}
-# what `apt-get install nova-compute-lxc python-nova-lxc-contrail` takes from
-# our repository on a trusty node
-PACKAGES = ("python-nova", "nova-common", "nova-compute", "nova-compute-libvirt",
-            "nova-compute-lxc", "python-nova-lxc-contrail")
 PYDIR = IcehouseNode.HOME + "/prefix/usr/lib/python2.7/dist-packages"
 # the privileged commands of a spawn and destroy of an LXC instance
 PRIVILEGED = {"losetup", "mount", "umount", "contrail-bridge-helper"}
-
-
-def _free_id(existing):
-    """A uid/gid for nova that the host does not use."""
-    used = {int(line.split(":")[2]) for line in open(existing) if line.count(":") >= 3}
-    return next(i for i in range(64060, 65000) if i not in used)
 
 
 @pytest.fixture(scope="module")
@@ -69,29 +57,15 @@ def report(tmp_path_factory):
     """The scenario run once by icehouse nova, as tests/e2e/conftest.py's
     report is by bookworm's."""
     require_root_and_tools()
-    dist, built = debs_mod.build("icehouse")
     scratch = tmp_path_factory.mktemp("e2e-icehouse")
-    prefix, deps = scratch / "node-prefix", scratch / "deps"
-    by_name = {p.name.split("_")[0]: p for p in built}
-    for name in PACKAGES:
-        subprocess.run(["dpkg-deb", "-x", str(by_name[name]), str(prefix)], check=True)
-    python = py27env.ensure_venv("icehouse")
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps",
-                    "--disable-pip-version-check", "--target", str(deps)]
-                   + _core_pins("pyroute2", "thrift"), check=True,
-                   env=dict(os.environ, PIP_CACHE_DIR=str(
-                       py27env.cache_dir("py27") / "pip")))
-    uid = _free_id("/etc/passwd")
-    node = {"prefix": str(prefix), "deps": str(deps), "python": str(python),
-            "uid": uid, "gid": uid, "packages": {n: by_name[n].name for n in PACKAGES}}
-    spec = scenario.write_spec(scratch, series="icehouse", node=node)
-    from tests.e2e import world
+    spec = scenario.write_spec(scratch, series="icehouse",
+                               node=icehouse_node.prepare(scratch))
     result = world.run_isolated(scratch, WORLD_TIMEOUT)
     result["spec"] = spec
     result["scratch"] = str(scratch)
     yield result
     if not result["errors"]:
-        subprocess.run(["rm", "-rf", str(scratch)], check=False)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_the_packaged_icehouse_nova_runs_as_nova_under_python27(report):
@@ -106,7 +80,7 @@ def test_the_packaged_icehouse_nova_runs_as_nova_under_python27(report):
     assert (compute["user"], compute["python"][:4]) == ("nova", "2.7.")
     assert "/py27/venvs/icehouse-" in compute["libvirt_binding"]
     assert compute["hypervisor_type"] == "LXC" and compute["memory_mb"] > 0
-    assert set(report["spec"]["node"]["packages"]) == set(PACKAGES)
+    assert set(report["spec"]["node"]["packages"]) == set(icehouse_node.PACKAGES)
 
 
 def test_privileged_commands_went_through_rootwrap(report):

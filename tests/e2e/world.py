@@ -67,7 +67,7 @@ BARE_XML = """<domain type='lxc'><name>%s</name><memory unit='MiB'>{memory}</mem
 <interface type='bridge'><source bridge='{bridge}'/></interface>
 <console type='pty'/></devices></domain>""" % BARE_NAME
 
-NOVA_CONF_TEXT = {"bookworm": """[DEFAULT]
+BOOKWORM_CONF = """[DEFAULT]
 host = nlc-e2e
 instances_path = {scratch}/instances
 state_path = {scratch}/state
@@ -86,12 +86,12 @@ lock_path = {scratch}/locks
 [os_vif_contrail_bridge]
 ports_dir = {scratch}/ports
 agent_timeout = 30
-""",
+"""
 # icehouse: the node's nova.conf (nova-common's), the driver package's
 # nova-contrail-bridge.conf merged in, and what the test needs (host name,
 # no file injection, no copy-on-write images, the agent's answer awaited
 # longer on a loaded machine). Paths are a node's: the namespace has them.
-             "icehouse": """[DEFAULT]
+ICEHOUSE_CONF = """[DEFAULT]
 host = nlc-e2e
 logdir = /var/log/nova
 state_path = /var/lib/nova
@@ -111,7 +111,8 @@ inject_partition = -2
 
 [contrail_bridge]
 agent_timeout = 30
-"""}
+"""
+NOVA_CONF_TEXT = {"bookworm": BOOKWORM_CONF, "icehouse": ICEHOUSE_CONF}
 # Where nova and the driver keep their state, per series (ports: the
 # driver's ports_dir; icehouse's is the default the rootwrap filter pins).
 NODE_PATHS = {"bookworm": {"instances": "{scratch}/instances", "ports": "{scratch}/ports"},
