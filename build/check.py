@@ -214,6 +214,17 @@ def stage_pytest_py27():
     return pytest(python, ["tests/unit", "tests/functional"], "py27")
 
 
+def stage_libvirt_py27():
+    """The icehouse venv's libvirt binding (built by build/py27env.py)."""
+    from build import py27env
+    python = py27env.ensure_venv("icehouse")
+    facts = py27env.check_binding(python)
+    print("libvirt binding: %s, libvirt %d, defineXML/undefine on test:///default: %s/%s"
+          % (facts["file"], facts["version"], facts["defined"], facts["undefined"]))
+    ok = facts["version"] > 0 and facts["defined"] and facts["undefined"]
+    return Counts(passed=int(ok), failed=int(not ok))
+
+
 def stage_rebase():
     report = rebase.check(pins.series_names())
     rebase.write_json(report, work_dir() / "rebase-check.json")
@@ -231,6 +242,7 @@ STAGES = [
     ("pytest-py3", stage_pytest_py3),
     ("pytest-py27", stage_pytest_py27),
     ("nova-bookworm", stage_nova_bookworm),
+    ("libvirt-py27", stage_libvirt_py27),
     ("nova-icehouse", stage_nova_icehouse),
     ("debs", stage_debs),
     ("packaging", stage_packaging),

@@ -33,11 +33,23 @@ in its own directory and published by atomically replacing that symlink
 interrupted build is never published and is removed by the next one. pip's
 caches, the wheelhouse and the build logs live in ``<cache>/py27`` too.
 
+The icehouse venv also holds the libvirt binding icehouse's driver talks
+to libvirtd through: libvirt-python 5.10.0 (its last release for Python 2),
+built from its pinned sdist against Debian's libvirt-dev (libvirt 9.0) with
+two changes to its code generator (``libvirt-python-5.10.0-generator.patch``)
+and a guard that no generated class defines a method twice (5.10 named the
+node-device define call ``virConnect.defineXML``, silently replacing the
+domain one). The wheel is built once into ``<cache>/py27/libvirt/<key>``,
+keyed by the sdist, the patch, libvirt's version and the interpreter, and
+installed from there offline afterwards.
+
 ``python3 -m build.py27env [--flavor core|icehouse]`` prints the venv's
 python; ``run_icehouse_tests(tree, test_ids)`` runs nova's tests with it.
 """
 
 import argparse
+import ast
+import collections
 import fcntl
 import hashlib
 import json
@@ -49,12 +61,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from build import pins
+from build import pins, sources
 from build.cache import cache_dir
 from build.log import BuildError, progress
 
@@ -76,6 +89,12 @@ SEEDS = ("--pip", "20.3.4", "--setuptools", "44.1.1", "--wheel", "0.37.1")
 RECIPE = 2              # bump when the venv build steps change: rebuilds them
 FROZEN = {"icehouse"}    # flavors whose file is a complete set of == pins
 KEEP_VENVS = 3          # published venvs kept per flavor (newest first)
+# The libvirt binding (icehouse venv only): project, version, sdist sha256
+LIBVIRT_PYTHON = ("libvirt-python", "5.10.0",
+                  "d204700b3421c8decdcd73c6d12980423c3d6171fc1437ba49470c2c60ebb45a")
+LIBVIRT_PATCH = DATA / "libvirt-python-5.10.0-generator.patch"
+LIBVIRT_MODULES = ("libvirt.py", "libvirt_lxc.py", "libvirt_qemu.py")
+BINDING = {"icehouse"}  # flavors whose venv gets the binding
 
 # icehouse only: sqlalchemy-migrate 0.9.1 rebuilds tables through
 # ALTER TABLE ... RENAME, which SQLite >= 3.26 applies to references in other
@@ -104,7 +123,7 @@ SMOKE = {
     "core": "",
     "icehouse": (
         "import eventlet, greenlet, lxml.etree, sqlalchemy, migrate, mox, mock, "
-        "testtools, subunit, oslo.config.cfg, oslo.messaging, sqlite3\n"
+        "testtools, subunit, oslo.config.cfg, oslo.messaging, sqlite3, libvirt\n"
         "c = sqlite3.connect(':memory:')\n"
         "assert c.execute('PRAGMA legacy_alter_table').fetchone()[0] == 1\n"),
 }
@@ -349,6 +368,8 @@ def venv_path(flavor):
     python = ensure_python27()
     inputs = (RECIPE, flavor, FLAVORS[flavor].read_text(), _identity(python), TOOLS,
               SEEDS, SMOKE[flavor], SQLITE_HOOK if flavor == "icehouse" else "")
+    if flavor in BINDING:
+        inputs += (_binding_key(python),)
     return cache_dir("py27/venvs") / ("%s-%s" % (flavor, _key(*inputs))), python
 
 
@@ -455,6 +476,9 @@ def _build_venv(flavor, python, link):
             _install_frozen(vpython, reqs, log, env)
         else:
             _pip(vpython, "install", ["-r", str(reqs)], log, env)
+        if flavor in BINDING:
+            wheel = ensure_libvirt_wheel(python, vpython)
+            _pip(vpython, "install", ["--no-index", "--no-deps", str(wheel)], log, env)
         _pip_check(vpython, reqs, env)
         if flavor == "icehouse":
             site = tmp / "lib" / "python2.7" / "site-packages"
@@ -480,6 +504,112 @@ def _prune(venvs, flavor):
         target = venvs / os.readlink(old)
         old.unlink()
         shutil.rmtree(target, ignore_errors=True)
+
+
+# --- the libvirt binding ------------------------------------------------------
+
+def _libvirt_version():
+    """libvirt's version as libvirt-dev's pkg-config file gives it, or why not."""
+    res = subprocess.run(["pkg-config", "--modversion", "libvirt"],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        return None, "no libvirt.pc (is libvirt-dev installed? `make deps`)"
+    return res.stdout.strip(), None
+
+
+def _binding_key(python):
+    """What the binding's wheel is made of; a change rebuilds it (and the venv)."""
+    version, why = _libvirt_version()
+    return _key(LIBVIRT_PYTHON, LIBVIRT_PATCH.read_text(), version or why,
+                _identity(python))
+
+
+def duplicate_methods(source, filename="<generated>"):
+    """["Class.method", ...] defined more than once in a class of SOURCE."""
+    found = []
+    for node in ast.parse(source, filename).body:
+        if isinstance(node, ast.ClassDef):
+            names = collections.Counter(d.name for d in node.body
+                                        if isinstance(d, ast.FunctionDef))
+            found += ["%s.%s" % (node.name, n) for n, count in sorted(names.items())
+                      if count > 1]
+    return found
+
+
+def check_binding_wheel(wheel):
+    """The guard: no class of the generated modules defines a method twice
+    (a later definition silently replaces the first one)."""
+    with zipfile.ZipFile(str(wheel)) as whl:
+        present = set(whl.namelist())
+        missing = [m for m in LIBVIRT_MODULES if m not in present]
+        if missing:
+            raise BuildError("%s lacks %s" % (Path(wheel).name, " ".join(missing)))
+        dups = []
+        for name in LIBVIRT_MODULES:
+            dups += ["%s: %s" % (name, d) for d in
+                     duplicate_methods(whl.read(name).decode("utf-8"), name)]
+    if dups:
+        raise BuildError("the generated libvirt binding defines methods twice (the "
+                         "later one replaces the first): %s" % ", ".join(dups))
+
+
+# The binding's own sanity check (make check): its version call, and a domain
+# defined and undefined on libvirt's test driver, through the domain
+# defineXML (the one 5.10's generator replaced with the node-device call).
+BINDING_CHECK = """
+import json, libvirt
+conn = libvirt.open("test:///default")
+dom = conn.defineXML("<domain type='test'><name>nlc-binding-check</name>"
+                     "<memory>8192</memory><os><type>hvm</type></os></domain>")
+defined = dom.name() in conn.listDefinedDomains()
+dom.undefine()
+print(json.dumps({"file": libvirt.__file__, "version": libvirt.getVersion(),
+                  "defined": defined, "undefined": "nlc-binding-check" not in
+                  conn.listDefinedDomains() + [d.name() for d in conn.listAllDomains()]}))
+"""
+
+
+def check_binding(vpython):
+    """BINDING_CHECK run by VPYTHON: its JSON facts (BuildError if it fails)."""
+    return json.loads(_run([vpython, "-c", BINDING_CHECK], "the libvirt binding check"))
+
+
+def ensure_libvirt_wheel(python, vpython):
+    """The libvirt-python wheel for PYTHON, built once with VPYTHON (a venv of
+    it with setuptools and wheel): the pinned sdist, the generator patch,
+    compiled against libvirt-dev with the prefix's Python headers."""
+    version, why = _libvirt_version()
+    if not version:
+        raise BuildError("cannot build the libvirt binding: %s" % why)
+    home = cache_dir("py27/libvirt") / _binding_key(python)
+    wheels = sorted(home.glob("libvirt_python-*.whl"))
+    if wheels:
+        return wheels[0]
+    project, pin, sha256 = LIBVIRT_PYTHON
+    with _lock(home.parent / ".lock", "the libvirt binding"):
+        wheels = sorted(home.glob("libvirt_python-*.whl"))
+        if wheels:
+            return wheels[0]
+        sdist = sources.pypi_sdist(project, pin, sha256)
+        progress("py27", "building %s %s against libvirt %s" % (project, pin, version))
+        t0 = time.monotonic()
+        with _building(home) as tmp:
+            src = tmp / "src"
+            src.mkdir()
+            sources.untar(sdist, src)
+            _run(["patch", "-p1", "--batch", "-d", src, "-i", LIBVIRT_PATCH],
+                 "patch %s" % LIBVIRT_PATCH.name)
+            # pip wheel: its setup.py is plain distutils, pip adds setuptools
+            _run([vpython, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
+                  "--no-build-isolation", "--wheel-dir", tmp, src],
+                 "building %s %s" % (project, pin), env=_compile_env(python))
+            shutil.rmtree(src)
+            [wheel] = tmp.glob("libvirt_python-*.whl")
+            check_binding_wheel(wheel)
+            shutil.rmtree(home, ignore_errors=True)
+            os.replace(tmp, home)
+        progress("py27", "%s %s built in %.0f s" % (project, pin, time.monotonic() - t0))
+    return home / wheel.name
 
 
 # --- running icehouse nova's unit tests ---------------------------------------

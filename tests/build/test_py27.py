@@ -205,3 +205,63 @@ def test_run_icehouse_tests_counts_from_the_subunit_stream(tmp_path):
     missing = py27.run_icehouse_tests(tmp_path, ["nova.tests.test_no_such_module"])
     assert (missing.passed, missing.failed, missing.ok) == (0, 1, False)
     assert "test_no_such_module" in missing.output
+
+
+# -- the libvirt binding of the icehouse venv ----------------------------------
+
+def _wheel(path, libvirt_py):
+    import zipfile
+    with zipfile.ZipFile(str(path), "w") as whl:
+        whl.writestr("libvirt.py", libvirt_py)
+        whl.writestr("libvirt_lxc.py", "class virDomain(object):\n    pass\n")
+        whl.writestr("libvirt_qemu.py", "")
+    return path
+
+
+def test_binding_guard_refuses_a_class_defining_a_method_twice(tmp_path):
+    """What 5.10's generator did against libvirt 9: virConnect.defineXML
+    twice, the node-device one last (so it won)."""
+    replaced = ("class virConnect(object):\n"
+                "    def defineXML(self, xml):\n        return 'domain'\n"
+                "    def close(self):\n        pass\n"
+                "    def defineXML(self, xmlDesc, flags=0):\n        return 'device'\n")
+    with pytest.raises(BuildError, match=r"libvirt.py: virConnect.defineXML"):
+        py27.check_binding_wheel(_wheel(tmp_path / "bad.whl", replaced))
+    fine = replaced.replace("def defineXML(self, xmlDesc", "def nodeDeviceDefineXML(self, xmlDesc")
+    py27.check_binding_wheel(_wheel(tmp_path / "good.whl", fine))
+    assert py27.duplicate_methods(fine) == []
+
+
+def _without_define_fix(tmp_path):
+    """The generator patch less its node-device naming hunk."""
+    text = py27.LIBVIRT_PATCH.read_text()
+    head, hunks = text.split("\n@@", 1)
+    kept = [h for h in hunks.split("\n@@") if '"Define"' not in h]
+    assert len(kept) == 2
+    path = tmp_path / "skips-only.patch"
+    path.write_text(head + "".join("\n@@" + h for h in kept) + "\n")
+    return path
+
+
+@pytest.mark.network
+def test_binding_built_without_the_naming_fix_is_refused(tmp_path, monkeypatch):
+    """The real generator against this machine's libvirt-dev: with only the
+    skip lists patched, the build succeeds but the guard refuses the wheel,
+    and nothing is published."""
+    if py27._libvirt_version()[0] is None:
+        pytest.skip("SKIPPED: %s" % py27._libvirt_version()[1])
+    vpython = py27.ensure_venv("core")          # pip, setuptools, wheel for 2.7
+    python = py27.ensure_python27()
+    monkeypatch.setattr(py27, "LIBVIRT_PATCH", _without_define_fix(tmp_path))
+    home = py27.cache_dir("py27/libvirt") / py27._binding_key(python)   # its own key
+    with pytest.raises(BuildError, match=r"libvirt.py: virConnect\.defineXML"):
+        py27.ensure_libvirt_wheel(python, vpython)
+    assert not home.exists()
+    assert not list(home.parent.glob(home.name + ".*"))
+
+
+def test_icehouse_venv_binding_defines_and_undefines_a_domain():
+    facts = py27.check_binding(py27.ensure_venv("icehouse"))
+    assert facts["version"] >= 9000000          # Debian 12's libvirt 9.0
+    assert facts["defined"] and facts["undefined"]
+    assert "/py27/venvs/icehouse-" in facts["file"]

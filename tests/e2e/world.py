@@ -12,6 +12,15 @@ network namespace, for libvirtd, nova and the containers' host side):
 - libvirtd (Debian's, monolithic), started here, stopped by its PID;
 - nova-compute's side, tests/e2e/compute.py, as a child process.
 
+The same world runs either series (spec.json's ``series``). bookworm: the
+nova installed with apt, as root (as Debian's nova-compute runs), its
+privsep daemons started through sudo nova-rootwrap. icehouse: the payload
+of the icehouse .debs (spec's ``node``: unpacked by test_icehouse.py) made
+into a trusty-like node inside the namespace (``IcehouseNode``: /etc, /var
+and /usr/bin overlaid, nothing written to the host's), and
+tests/e2e/compute_icehouse.py under Python 2.7 as user nova, every
+privileged command through sudo nova-rootwrap.
+
     python3 -m tests.e2e.world SCRATCH     (SCRATCH/spec.json -> report.json)
     world.run_isolated(SCRATCH)           the same from outside: unshare, bounded
 
@@ -26,6 +35,7 @@ import errno
 import glob
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -57,7 +67,7 @@ BARE_XML = """<domain type='lxc'><name>%s</name><memory unit='MiB'>{memory}</mem
 <interface type='bridge'><source bridge='{bridge}'/></interface>
 <console type='pty'/></devices></domain>""" % BARE_NAME
 
-NOVA_CONF_TEXT = """[DEFAULT]
+BOOKWORM_CONF = """[DEFAULT]
 host = nlc-e2e
 instances_path = {scratch}/instances
 state_path = {scratch}/state
@@ -77,6 +87,41 @@ lock_path = {scratch}/locks
 ports_dir = {scratch}/ports
 agent_timeout = 30
 """
+# icehouse: the node's nova.conf (nova-common's), the driver package's
+# nova-contrail-bridge.conf merged in, and what the test needs (host name,
+# no file injection, no copy-on-write images, the agent's answer awaited
+# longer on a loaded machine). Paths are a node's: the namespace has them.
+ICEHOUSE_CONF = """[DEFAULT]
+host = nlc-e2e
+logdir = /var/log/nova
+state_path = /var/lib/nova
+lock_path = /var/lock/nova
+rootwrap_config = /etc/nova/rootwrap.conf
+api_paste_config = /etc/nova/api-paste.ini
+firewall_driver = nova.virt.firewall.NoopFirewallDriver
+use_cow_images = false
+# the log names every command nova runs (the test checks the root helper)
+debug = true
+
+[libvirt]
+virt_type = lxc
+connection_uri = lxc:///
+vif_driver = contrail_bridge
+inject_partition = -2
+
+[contrail_bridge]
+agent_timeout = 30
+"""
+NOVA_CONF_TEXT = {"bookworm": BOOKWORM_CONF, "icehouse": ICEHOUSE_CONF}
+# Where nova and the driver keep their state, per series (ports: the
+# driver's ports_dir; icehouse's is the default the rootwrap filter pins).
+NODE_PATHS = {"bookworm": {"instances": "{scratch}/instances", "ports": "{scratch}/ports"},
+              "icehouse": {"instances": "/var/lib/nova/instances",
+                           "ports": "/var/lib/contrail/ports"}}
+# trusty's libvirt-bin: the socket of group libvirtd, read-write for it,
+# no authentication; Debian's group is "libvirt"
+LIBVIRTD_SOCKET = 'unix_sock_group = "libvirt"\nunix_sock_rw_perms = "0770"\n' \
+                  'auth_unix_rw = "none"\n'
 
 
 def run(cmd, timeout=WAIT, check=True):
@@ -134,7 +179,7 @@ def kill(pid, timeout=20.0):
 
 # -- the namespace ------------------------------------------------------------
 
-def prepare_namespace(scratch):
+def prepare_namespace(scratch, series="bookworm", node=None):
     """Mounts of this private namespace (nothing here reaches the host)."""
     for ns in ("mnt", "net"):
         if os.readlink("/proc/self/ns/" + ns) == os.readlink(
@@ -147,25 +192,135 @@ def prepare_namespace(scratch):
     run(["mount", "-t", "tmpfs", "-o", "mode=755", "nlc-e2e-run", "/run"])
     os.makedirs("/run/libvirt")
     os.makedirs("/run/lock")
+    if series == "icehouse":
+        IcehouseNode(scratch, node).overlay()
     for name, target in LIBVIRT_DIRS.items():
         source = os.path.join(scratch, "libvirt", name)
         if name == "etc":
             shutil.copytree(target, source, symlinks=True)
             autostart = os.path.join(source, "qemu", "networks", "autostart")
             shutil.rmtree(autostart, ignore_errors=True)
+            if series == "icehouse":
+                with open(os.path.join(source, "libvirtd.conf"), "a") as f:
+                    f.write(LIBVIRTD_SOCKET)
         else:
             os.makedirs(os.path.join(source, "lxc"))
         run(["mount", "--bind", source, target])
-    for sub in ("instances", "state", "locks", "ports"):
-        os.makedirs(os.path.join(scratch, sub), exist_ok=True)
     conf = os.path.join(scratch, "nova.conf")
     with open(conf, "w") as f:
-        f.write(NOVA_CONF_TEXT.format(scratch=scratch))
-    if not os.path.exists(NOVA_CONF):
-        raise RuntimeError("%s missing: is nova-common installed?" % NOVA_CONF)
-    run(["mount", "--bind", conf, NOVA_CONF])
+        f.write(NOVA_CONF_TEXT[series].format(scratch=scratch))
+    if series == "icehouse":
+        IcehouseNode(scratch, node).configure(conf)
+    else:
+        for sub in ("instances", "state", "locks", "ports"):
+            os.makedirs(os.path.join(scratch, sub), exist_ok=True)
+        if not os.path.exists(NOVA_CONF):
+            raise RuntimeError("%s missing: is nova-common installed?" % NOVA_CONF)
+        run(["mount", "--bind", conf, NOVA_CONF])
     with IPRoute() as ipr:
         ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+
+
+class IcehouseNode(object):
+    """A trusty compute node's files, in this mount namespace only: the
+    unpacked icehouse packages (NODE["prefix"]) where their maintainer
+    scripts and dh_install put them. /etc and /var are overlays whose upper
+    layers are in SCRATCH (the host's stay untouched), /usr/bin a read-only
+    overlay adding the packages' commands and a /usr/bin/python2.7: the
+    icehouse venv's interpreter with the packages' dist-packages (and
+    pyroute2 and thrift, which trusty lacks) on its path, as trusty's
+    python2.7 has /usr/lib/python2.7/dist-packages. Directories above the
+    venv that nova may not search (/root) get a searchable overlay copy.
+    User nova, group nova, nova in libvirt's group (the postinsts')."""
+
+    HOME = "/var/lib/nlc-e2e"       # the payload and deps, bound here for nova
+
+    def __init__(self, scratch, node):
+        self.scratch, self.node = scratch, node
+        self.prefix = node["prefix"]
+        self.overlays = 0
+
+    def _overlay(self, target):
+        self.overlays += 1
+        upper = os.path.join(self.scratch, "node", "overlay%d" % self.overlays)
+        os.makedirs(upper + "/upper")
+        os.makedirs(upper + "/work")
+        run(["mount", "-t", "overlay", "nlc-e2e-overlay", "-o",
+             "lowerdir=%s,upperdir=%s/upper,workdir=%s/work" % (target, upper, upper),
+             target])
+
+    def searchable(self, path):
+        """Every directory above PATH searchable by others, in this namespace."""
+        current, overlaid = "/", False
+        for part in os.path.realpath(path).split(os.sep)[1:-1]:
+            current = os.path.join(current, part)
+            mode = os.stat(current).st_mode
+            if mode & 0o001:
+                continue
+            if not overlaid:
+                self._overlay(current)
+                overlaid = True
+            os.chmod(current, mode | 0o011)
+
+    def overlay(self):
+        for target in ("/etc", "/var"):
+            self._overlay(target)
+        os.makedirs(self.HOME)
+        for name in ("prefix", "deps"):
+            os.makedirs(os.path.join(self.HOME, name))
+            run(["mount", "--bind", "-o", "ro", self.node[name],
+                 os.path.join(self.HOME, name)])
+        venv = os.path.dirname(os.path.dirname(self.node["python"]))
+        for path in (os.path.join(venv, "lib", "x"), os.path.realpath(self.node["python"])):
+            self.searchable(path)
+        bindir = os.path.join(self.scratch, "node", "usr-bin")
+        shutil.copytree(os.path.join(self.prefix, "usr", "bin"), bindir, symlinks=True)
+        pythonpath = [os.path.join(self.HOME, "prefix/usr/lib/python2.7/dist-packages"),
+                      os.path.join(self.HOME, "deps")]
+        with open(os.path.join(bindir, "python2.7"), "w") as f:
+            f.write('#!/bin/sh\n# python2.7 of the test node (tests/e2e/world.py)\n'
+                    'PYTHONPATH=%s EVENTLET_NO_GREENDNS=yes exec %s "$@"\n'
+                    % (":".join(pythonpath), self.node["python"]))
+        os.chmod(os.path.join(bindir, "python2.7"), 0o755)
+        run(["mount", "-t", "overlay", "nlc-e2e-usr-bin", "-o",
+             "lowerdir=%s:/usr/bin" % bindir, "/usr/bin"])
+
+    def configure(self, conf):
+        """What dpkg and the maintainer scripts would have done on a node."""
+        if "nova:" not in open("/etc/passwd").read():
+            with open("/etc/group", "a") as f:
+                f.write("nova:x:%d:\n" % self.node["gid"])
+            with open("/etc/passwd", "a") as f:
+                f.write("nova:x:%d:%d::/var/lib/nova:/bin/false\n"
+                        % (self.node["uid"], self.node["gid"]))
+        with open("/etc/group") as f:
+            groups = f.read().splitlines()
+        with open("/etc/group", "w") as f:
+            for line in groups:
+                if line.startswith("libvirt:") and "nova" not in line.split(":")[3].split(","):
+                    line += ("," if not line.endswith(":") else "") + "nova"
+                f.write(line + "\n")
+        etc = os.path.join(self.prefix, "etc")
+        for sub in ("nova", "sudoers.d"):
+            for root, _dirs, files in os.walk(os.path.join(etc, sub)):
+                dest = os.path.join("/etc", os.path.relpath(root, etc))
+                os.makedirs(dest, exist_ok=True)
+                for name in files:
+                    shutil.copy(os.path.join(root, name), os.path.join(dest, name))
+        shutil.copy(conf, NOVA_CONF)
+        os.chmod("/etc/sudoers.d/nova_sudoers", 0o440)
+        # nova-common's postinst: /etc/nova is nova's, rootwrap's files root's
+        run(["chown", "-R", "nova:nova", "/etc/nova"])
+        run(["chmod", "0750", "/etc/nova"])
+        run(["chown", "-R", "root:root", "/etc/nova/rootwrap.conf", "/etc/nova/rootwrap.d"])
+        for path in ("/var/lib/nova/instances", "/var/log/nova", "/var/lock/nova"):
+            os.makedirs(path, exist_ok=True)
+            run(["chown", "nova:nova", path])
+        os.makedirs("/var/lib/contrail/ports", exist_ok=True)
+        # glance's images, readable by nova-compute (copied into its cache)
+        images = "/var/lib/nlc-e2e-images"
+        os.makedirs(images)
+        run(["mount", "--bind", "-o", "ro", os.path.join(self.scratch, "images"), images])
 
 
 class Libvirtd(object):
@@ -202,20 +357,29 @@ class Libvirtd(object):
 
 
 class ComputeProcess(object):
-    """tests/e2e/compute.py, the installed nova (run from /)."""
+    """tests/e2e/compute.py, the installed nova (run from /); on icehouse
+    tests/e2e/compute_icehouse.py by the node's python2.7, as user nova
+    (its script is copied where nova can read it)."""
 
-    def __init__(self, scratch):
-        self.scratch = scratch
+    def __init__(self, scratch, series="bookworm"):
+        self.scratch, self.series = scratch, series
         self.proc = None
 
     def start(self):
         err = open(os.path.join(self.scratch, "compute.err"), "w")
+        if self.series == "icehouse":
+            script = "/var/lib/nova/nlc-e2e-compute.py"
+            shutil.copy(os.path.join(TOP, "tests", "e2e", "compute_icehouse.py"), script)
+            cmd = ["setpriv", "--reuid=nova", "--regid=nova", "--init-groups", "--",
+                   "/usr/bin/python2.7", script]
+            env, log = dict(ENV, HOME="/var/lib/nova"), ICEHOUSE_LOG
+        else:
+            cmd = [PY3, os.path.join(TOP, "tests", "e2e", "compute.py")]
+            env, log = ENV, os.path.join(self.scratch, "nova.log")
         self.proc = subprocess.Popen(
-            [PY3, os.path.join(TOP, "tests", "e2e", "compute.py")], cwd="/",
-            env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-            text=True, bufsize=1)
-        return self.request("start", log_file=os.path.join(self.scratch, "nova.log"),
-                            timeout=2 * WAIT)
+            cmd, cwd="/", env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=err, text=True, bufsize=1)
+        return self.request("start", log_file=log, timeout=2 * WAIT)
 
     def request(self, op, timeout=2 * WAIT, **kwargs):
         self.proc.stdin.write(json.dumps(dict(kwargs, op=op)) + "\n")
@@ -338,6 +502,25 @@ def link(name):
                 "promisc": bool(msg["flags"] & IFF_PROMISC), "master": master_name}
 
 
+ICEHOUSE_LOG = "/var/log/nova/nova-compute.log"
+
+
+def commands_run(log):
+    """The commands nova's processutils logged running (debug), in order."""
+    with open(log) as f:
+        return re.findall(r"Running cmd \(subprocess\): (.*)$", f.read(), re.M)
+
+
+def members(bridge):
+    """Names of the devices enslaved to BRIDGE here."""
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=bridge)
+        if not found:
+            return []
+        return sorted(dev.get_attr("IFLA_IFNAME") for dev in ipr.get_links()
+                      if dev.get_attr("IFLA_MASTER") == found[0])
+
+
 def loops(under):
     """{device: (offset, sizelimit, back-file)} of loop devices over files
     below UNDER (loop devices are global: this sees the host's too)."""
@@ -355,8 +538,10 @@ class World(object):
     def __init__(self, scratch, spec):
         self.scratch = scratch
         self.spec = spec
-        self.instances_path = os.path.join(scratch, "instances")
-        self.ports_dir = os.path.join(scratch, "ports")
+        self.series = spec.get("series", "bookworm")
+        paths = NODE_PATHS[self.series]
+        self.instances_path = paths["instances"].format(scratch=scratch)
+        self.ports_dir = paths["ports"].format(scratch=scratch)
         self.report = {"errors": [], "instances": {}, "pings": [], "cleanup": {},
                        "controllers": {}, "cgroups": {}}
         self.domains = {}                   # instance name -> domain name
@@ -369,8 +554,9 @@ class World(object):
             links = sorted(dev.get_attr("IFLA_IFNAME") for dev in ipr.get_links())
         return {
             "domains": self.libvirtd.domains(),
-            "mounts": sorted(p for p, _t in mounts() if p.startswith(self.scratch + os.sep)),
-            "loops": sorted(loops(self.scratch)),
+            "mounts": sorted(p for p, _t in mounts()
+                             if p.startswith(self.instances_path + os.sep)),
+            "loops": sorted(loops(self.instances_path)),
             "links": [name for name in links if name != "lo"],
             "agent_ports": sorted(self.double.ports()),
             "port_files": sorted(os.listdir(self.ports_dir)),
@@ -419,11 +605,12 @@ class World(object):
         self.report["cgroups"][domain] = [
             "/sys/fs/cgroup/%s%s" % (c, p) for c, p in cgroups.items()
             if c and p not in ("/", "") and not p.startswith("/process_api")]
-        facts["loop"] = loops(self.scratch).get(answer.get("rootfs_device"))
+        facts["loop"] = loops(self.instances_path).get(answer.get("rootfs_device"))
         port = spec["ports"][0]
         bridge = "br" + ("tap" + port["id"][:11])[3:]
         facts["bridge"] = link(bridge)
         facts["host_veth"] = link("tap" + port["id"][:11])
+        facts["bridge_members"] = members(bridge)
         facts["agent_port"] = self.double.port(port["id"])
         # before any ping: the port is active (config + running bridge)
         facts["agent_active"] = wait_for(lambda: self.double.is_active(port["id"]),
@@ -446,22 +633,31 @@ class World(object):
 
     # -- the run ------------------------------------------------------------
     def start(self):
-        prepare_namespace(self.scratch)
+        prepare_namespace(self.scratch, self.series, self.spec.get("node"))
         self.double = AgentDouble(thrift_port=9090, rest_port=9091).start()
         self.forwarding = Forwarding(self.double)
         started = time.monotonic()
         self.libvirtd = Libvirtd(self.scratch).start()
         self.report["libvirtd_start_seconds"] = time.monotonic() - started
         self.report["libvirt_version"] = self.libvirtd.conn.getLibVersion()
-        self.compute = ComputeProcess(self.scratch)
+        self.compute = ComputeProcess(self.scratch, self.series)
         self.report["compute"] = self.compute.start()
         if "error" in self.report["compute"]:
             raise RuntimeError("nova-compute side did not start: %s"
                                % self.report["compute"].get("traceback"))
         self.report["leftovers_before"] = self.leftovers()
 
+    def node_spec(self, spec):
+        """SPEC as nova-compute sees it: on icehouse the images are at the
+        node's path for them (IcehouseNode.configure)."""
+        if self.series != "icehouse":
+            return spec
+        images = os.path.join(self.scratch, "images")
+        return dict(spec, image_path=spec["image_path"].replace(
+            images, "/var/lib/nlc-e2e-images", 1))
+
     def spawn(self, spec):
-        answer = self.compute.request("spawn", spec=spec)
+        answer = self.compute.request("spawn", spec=self.node_spec(spec))
         if "error" in answer:
             self.report["instances"][spec["name"]] = {"spawn": answer}
             raise RuntimeError("spawn of %s failed: %s" % (spec["name"], answer["message"]))
@@ -506,9 +702,11 @@ class World(object):
         self.settle()
         self.report["leftovers_after_destroy"] = self.leftovers()
         no_init = self.spec["no_init"]
-        self.report["no_init"] = self.compute.request("spawn", spec=no_init,
+        self.report["no_init"] = self.compute.request("spawn", spec=self.node_spec(no_init),
                                                       record_libvirt=True)
         self.report["leftovers_after_no_init"] = self.leftovers()
+        if self.series == "icehouse":
+            self.report["commands"] = commands_run(ICEHOUSE_LOG)
 
     def bench(self):
         """Rounds of: nova's spawn until the container's pid 1 runs, nova's
@@ -566,7 +764,7 @@ class World(object):
         step("compute", lambda: self.compute and self.compute.stop())
         step("mounts", self._umount)
         step("loops", lambda: [run(["losetup", "-d", dev]) and dev
-                               for dev in loops(self.scratch)])
+                               for dev in loops(self.instances_path)])
         step("libvirtd", lambda: self.libvirtd and self.libvirtd.stop())
         step("containers", lambda: [d for d, pid in self.report["controllers"].items()
                                     if pid and stop_container(d, pid)])
@@ -585,7 +783,7 @@ class World(object):
         return names
 
     def _umount(self):
-        points = [p for p, _t in mounts() if p.startswith(self.scratch + os.sep)]
+        points = [p for p, _t in mounts() if p.startswith(self.instances_path + os.sep)]
         for point in sorted(points, reverse=True):
             run(["umount", "-l", point], check=False)
         return points
@@ -617,6 +815,10 @@ def run_isolated(scratch, timeout):
     their controllers), loop devices over files in SCRATCH, and the
     machine/ cgroups this run created (when empty)."""
     scratch = str(scratch)
+    with open(os.path.join(scratch, "spec.json")) as f:
+        series = json.load(f).get("series", "bookworm")
+    # where nova's loop devices are backed (inside the world's namespace)
+    instances = NODE_PATHS[series]["instances"].format(scratch=scratch)
     before = machine_cgroups()
     started = time.monotonic()
     with open(os.path.join(scratch, "world.log"), "w") as log:
@@ -644,7 +846,7 @@ def run_isolated(scratch, timeout):
     host = {"seconds": time.monotonic() - started, "exit": proc.returncode,
             "stopped_containers": [d for d, pid in report.get("controllers", {}).items()
                                    if pid and stop_container(d, pid)],
-            "loops": sorted(loops(scratch))}
+            "loops": sorted(set(loops(scratch)) | set(loops(instances)))}
     for dev in host["loops"]:
         run(["losetup", "-d", dev], check=False)
     for created in machine_cgroups() - before:
