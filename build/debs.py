@@ -192,6 +192,7 @@ def _patch_inputs(series):
 
 def bookworm_nova_inputs():
     return {"pins": pins.series_pins("bookworm"), "patches": _patch_inputs("bookworm"),
+            "debian": sources.bookworm_debian_source().inputs(),
             "changelog": bookworm_entry()["text"], "options": DEB_BUILD_OPTIONS}
 
 
@@ -473,6 +474,23 @@ def deb_differences(a, b):
     return out or ["the ar container (member headers)"]
 
 
+def base_is_current():
+    """Say (as `make rebase-check` fails on it) when Debian ships a newer
+    nova than our base; 0 when it does not, 1 when it does."""
+    from build import rebase
+    try:
+        stale = rebase.newer_base_failures()
+    except BuildError as exc:
+        print("WARNING: cannot ask the archive whether Debian ships a newer nova: %s" % exc)
+        return 0
+    for line in stale:
+        print("FAIL: %s" % line)
+    if not stale:
+        print("base: no newer nova in %s"
+              % ", ".join(pins.series_pins("bookworm")["rebase"]["watch_suites"]))
+    return 1 if stale else 0
+
+
 OPERATOR_PACKAGES = {"bookworm": ["nova-compute-lxc", "python3-nova-lxc-contrail"],
                      "icehouse": ["nova-compute-lxc", "python-nova-lxc-contrail"]}
 
@@ -496,6 +514,11 @@ def main(args):
                                                   time.monotonic() - t0))
         for deb in debs:
             print("  %s" % deb.name)
+        print("Release signed (InRelease, Release.gpg) by %s; public key: %s"
+              % (repo.signer_label(dist), dist / repo.KEY_NAME))
+        if series == "bookworm":
+            print("base: %s" % sources.bookworm_debian_source().describe())
+            status = base_is_current() or status
         print("to install on this machine, as root:")
         for line in repo.operator_lines(dist, OPERATOR_PACKAGES[series]):
             print("  %s" % line)
