@@ -204,6 +204,12 @@ def _build_bookworm_nova(out):
     series_mod.apply("bookworm", tree)
     # the sdist's pbr ChangeLog would become a 580 KB changelog.gz in every package
     (tree / "ChangeLog").unlink(missing_ok=True)
+    # What Debian's build does not see either (tests/packaging/test_debian_equality.py):
+    # nova.egg-info, which `debian/rules clean` removes (-nc skips it), would bring
+    # the sdist's pbr.json; AUTHORS, which pbr writes into sdists only (Debian's orig
+    # comes from the git tag), would add "License-File: AUTHORS" to PKG-INFO.
+    shutil.rmtree(tree / "nova.egg-info", ignore_errors=True)
+    (tree / "AUTHORS").unlink(missing_ok=True)
     changelog = tree / "debian" / "changelog"
     changelog.write_text(entry["text"] + "\n" + changelog.read_text())
     build_deps(tree, "nova")

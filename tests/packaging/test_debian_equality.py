@@ -11,20 +11,26 @@ binaries, is complete) and nothing else drifted.
 What may differ, and why (nothing else):
 
 - files our own series (patches/bookworm/series) changes or adds, in
-  python3-nova's dist-packages;
+  python3-nova's dist-packages; and in nova-common's nova.conf (which
+  oslo-config-generator writes from nova's code at build time) the blocks of
+  the options our series adds: Debian's nova.conf must be ours less those
+  blocks, line for line;
 - control: Version and the version in the relations between the packages
-  (ours), Installed-Size of python3-nova (our series adds to it); md5sums
-  (derived from the files, which are compared themselves);
+  (ours); Installed-Size (our series and the documentation below change it);
+  md5sums (derived from the files, which are compared themselves);
 - usr/share/doc/<package>/changelog.Debian.gz: ours is our entry on top of
-  Debian's changelog, which must follow it unchanged;
+  Debian's changelog, which must follow it unchanged (checked below);
 - gzip headers: a build writes SOURCE_DATE_EPOCH (the top changelog entry's
-  date: ours) into them, so .gz files are compared uncompressed; and the date
-  of the man pages' .TH line, from the same epoch;
-- nova-doc's HTML under usr/share/doc/nova-doc/html/: Sphinx output, which
-  this build leaves out (DEB_BUILD_OPTIONS=nodoc; nova's documentation is
-  not what the overlay ships).
+  date: ours) into them, so .gz files are compared uncompressed, and a man
+  page's .TH date (same epoch) is blanked;
+- what Sphinx makes, which this build leaves out (DEB_BUILD_OPTIONS=nodoc,
+  debian/rules' override_dh_installman and override_dh_sphinxdoc): the man
+  pages (usr/share/man/), nova-doc's HTML and its doc-base file, and the
+  libjs-sphinxdoc Depends dh_sphinxdoc gives nova-doc. Only their absence is
+  allowed: a man page we ship must equal Debian's.
 """
 
+import difflib
 import gzip
 import hashlib
 import io
@@ -39,7 +45,8 @@ from build import debpkg, debs, debsrc, pins, sources
 from build.cache import cache_dir
 
 PY3 = "usr/lib/python3/dist-packages/"
-DOC_HTML = "usr/share/doc/nova-doc/html/"
+# made by Sphinx, absent from a nodoc build
+NODOC = ("usr/share/man/", "usr/share/doc/nova-doc/html/", "usr/share/doc-base/")
 _TH = re.compile(rb'^(\.TH "[^"]*" "[^"]*" )"[^"]*"', re.M)
 
 pytestmark = pytest.mark.network
@@ -100,12 +107,43 @@ def our_series_files():
             for path, _created, _deleted in patch.files()}
 
 
-def changelog_text(deb, package):
+def member_bytes(deb, name):
     blob = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True,
                           check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(blob)) as tf:
-        name = "./usr/share/doc/%s/changelog.Debian.gz" % package
-        return gzip.decompress(tf.extractfile(name).read()).decode()
+        return tf.extractfile("./" + name).read()
+
+
+def changelog_text(deb, package):
+    name = "usr/share/doc/%s/changelog.Debian.gz" % package
+    return gzip.decompress(member_bytes(deb, name)).decode()
+
+
+NOVA_CONF = "usr/share/nova-common/nova.conf"
+_OPTION = re.compile(r"^#(\w+) = ")
+
+
+def nova_conf_problems(ours, debian):
+    """Debian's nova.conf must be OURS less inserted blocks, and every option
+    those blocks set must be one our series' patches define."""
+    series_text = "".join(p.text() for p in pins.patch_series("bookworm"))
+    mine, theirs = ours.decode().splitlines(), debian.decode().splitlines()
+    out = []
+    matcher = difflib.SequenceMatcher(None, theirs, mine, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        if op != "insert":
+            out.append("nova-common: %s: Debian's lines %d-%d %s" % (NOVA_CONF, i1 + 1, i2, op))
+            continue
+        options = [m.group(1) for m in map(_OPTION.match, mine[j1:j2]) if m]
+        if not options:
+            out.append("nova-common: %s: added lines %d-%d set no option"
+                       % (NOVA_CONF, j1 + 1, j2))
+        out += ["nova-common: %s: option %s is not our series'" % (NOVA_CONF, o)
+                for o in options if '"%s"' % o not in series_text
+                and "'%s'" % o not in series_text]
+    return out
 
 
 def differences(package, ours, theirs):
@@ -114,8 +152,11 @@ def differences(package, ours, theirs):
     allowed = our_series_files() if package == "python3-nova" else set()
     allowed.add("usr/share/doc/%s/changelog.Debian.gz" % package)
     out = []
+    if package == "nova-common":
+        allowed.add(NOVA_CONF)
+        out += nova_conf_problems(member_bytes(ours, NOVA_CONF), member_bytes(theirs, NOVA_CONF))
     for name in sorted(set(mine) | set(debian)):
-        if name in allowed or name.startswith(DOC_HTML) or name.rstrip("/") + "/" == DOC_HTML:
+        if name in allowed or (name not in mine and (name + "/").startswith(NODOC)):
             continue
         if mine.get(name) != debian.get(name):
             out.append("%s: %s (ours %s, Debian's %s)" % (
@@ -127,9 +168,9 @@ def differences(package, ours, theirs):
         a, b = ours_ctrl.get(name), debian_ctrl.get(name)
         if name == "control" and a and b:
             a = a.replace(our_version.encode(), debian_version.encode())
-            if package == "python3-nova":
-                a, b = (re.sub(rb"^Installed-Size: \d+\n", b"", x, flags=re.M)
-                        for x in (a, b))
+            a, b = (re.sub(rb"^Installed-Size: \d+\n", b"", x, flags=re.M) for x in (a, b))
+            if package == "nova-doc":
+                b = re.sub(rb"^Depends: libjs-sphinxdoc \([^)]*\)\n", b"", b, flags=re.M)
         if a != b:
             out.append("%s: control member %s differs" % (package, name))
     return out
