@@ -178,7 +178,7 @@ def test_lintian_on_icehouse_nova_packages(icehouse_dist):
     assert res.returncode in (0, 1) and not errors, errors
 
 
-# Debian's own packaging of nova 2:26.2.2-1~deb12u4 has this lintian error:
+# Debian's own packaging of nova 2:26.2.2-1~deb12u4 and deb12u5 has this lintian error:
 # its service packages depend on lsb-base, transitional in bookworm. Our
 # rebuild must add none.
 DEBIAN_OWN_ERRORS = [("depends-on-obsolete-package", "Depends: lsb-base")]
