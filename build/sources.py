@@ -329,7 +329,7 @@ def bookworm_debian_source():
         found = DebianSource(
             want, download(deb["url"], deb["name"], deb["sha256"]), deb["version"],
             reconstructed_patches(pin) if deb["version"] != want else [],
-            TOP / rc["dir"] / "changelog" if deb["version"] != want else None)
+            TOP / rc["dir"] / rc["changelog"] if deb["version"] != want else None)
     progress("bookworm", "base: %s" % found.describe())
     _DEBIAN_SOURCE["bookworm"] = found
     return found
