@@ -112,12 +112,14 @@ class Signer:
                            capture_output=True)
 
 
+KEY_ALGO = "rsa3072"
 PROJECT_UID = "nova-lxc-contrail repository (generated on %s) <root@%s>"
 
 
 def project_key(home=None):
     """The project's own key in HOME (default <cache>/repo-key), generated
-    there the first time: ed25519, signing only, no passphrase."""
+    there the first time: RSA 3072 (trusty's gpgv 1.4 knows no ed25519),
+    signing only, no passphrase."""
     home = Path(home or cache_dir("repo-key"))
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o700)
@@ -129,7 +131,7 @@ def project_key(home=None):
     except BuildError:
         progress("repo", "generating the project's signing key in %s" % home)
         signer.gpg("--passphrase", "", "--pinentry-mode", "loopback", "--quick-gen-key",
-                   signer.keyid, "ed25519", "sign", "never", what="gpg --quick-gen-key")
+                   signer.keyid, KEY_ALGO, "sign", "never", what="gpg --quick-gen-key")
     signer.keyid = signer.fingerprint()
     return signer
 
