@@ -302,12 +302,14 @@ def reconstructed_patches(pin=None):
 _DEBIAN_SOURCE = {}
 
 
-def bookworm_debian_source():
+def bookworm_debian_source(listed=None):
     """Debian's source of the pinned bookworm version: the real one when the
     archive serves it (verified by apt's signed Sources index), else the
     newest obtainable one plus the reconstructed difference. Decided once
-    per process; offline, the reconstruction is used."""
-    if "bookworm" in _DEBIAN_SOURCE:
+    per process; offline, the reconstruction is used. LISTED(package,
+    version): the source files the archive lists, [(url, name, sha256)]
+    (default: debsrc.source_uris; a test gives its own archive's)."""
+    if listed is None and "bookworm" in _DEBIAN_SOURCE:
         return _DEBIAN_SOURCE["bookworm"]
     pin = pins.series_pins("bookworm")
     deb, rc = pin["debian"], pin.get("reconstructed")
@@ -319,7 +321,7 @@ def bookworm_debian_source():
                              "the Debian source's version nor reconstructed from it"
                              % want)
         try:
-            tars = [(u, n, h) for u, n, h in debsrc.source_uris("nova", want)
+            tars = [(u, n, h) for u, n, h in (listed or debsrc.source_uris)("nova", want)
                     if ".debian.tar." in n]
             if tars:
                 found = DebianSource(want, download(*tars[0]), want, [])
@@ -331,16 +333,17 @@ def bookworm_debian_source():
             reconstructed_patches(pin) if deb["version"] != want else [],
             TOP / rc["dir"] / rc["changelog"] if deb["version"] != want else None)
     progress("bookworm", "base: %s" % found.describe())
-    _DEBIAN_SOURCE["bookworm"] = found
+    if listed is None:
+        _DEBIAN_SOURCE["bookworm"] = found
     return found
 
 
-def unpack_bookworm_debian(into):
-    """Debian's debian/ of the pinned bookworm version into INTO: the
-    reconstructed patches go after Debian's own entries of
-    debian/patches/series, as Debian's next upload would have them, and
-    Debian's changelog entries on top of its changelog."""
-    src = bookworm_debian_source()
+def unpack_bookworm_debian(into, src=None):
+    """Debian's debian/ of the pinned bookworm version (SRC, default
+    bookworm_debian_source()) into INTO: the reconstructed patches go after
+    Debian's own entries of debian/patches/series, as Debian's next upload
+    would have them, and Debian's changelog entries on top of its changelog."""
+    src = src or bookworm_debian_source()
     untar(src.tarball, into, strip=0)
     debian = Path(into) / "debian"
     if not (debian / "patches" / "series").is_file():
