@@ -192,6 +192,7 @@ def _patch_inputs(series):
 
 def bookworm_nova_inputs():
     return {"pins": pins.series_pins("bookworm"), "patches": _patch_inputs("bookworm"),
+            "debian": sources.bookworm_debian_source().inputs(),
             "changelog": bookworm_entry()["text"], "options": DEB_BUILD_OPTIONS}
 
 
@@ -203,6 +204,12 @@ def _build_bookworm_nova(out):
     series_mod.apply("bookworm", tree)
     # the sdist's pbr ChangeLog would become a 580 KB changelog.gz in every package
     (tree / "ChangeLog").unlink(missing_ok=True)
+    # What Debian's build does not see either (tests/packaging/test_debian_equality.py):
+    # nova.egg-info, which `debian/rules clean` removes (-nc skips it), would bring
+    # the sdist's pbr.json; AUTHORS, which pbr writes into sdists only (Debian's orig
+    # comes from the git tag), would add "License-File: AUTHORS" to PKG-INFO.
+    shutil.rmtree(tree / "nova.egg-info", ignore_errors=True)
+    (tree / "AUTHORS").unlink(missing_ok=True)
     changelog = tree / "debian" / "changelog"
     changelog.write_text(entry["text"] + "\n" + changelog.read_text())
     build_deps(tree, "nova")
@@ -473,6 +480,23 @@ def deb_differences(a, b):
     return out or ["the ar container (member headers)"]
 
 
+def base_is_current():
+    """Say (as `make rebase-check` fails on it) when Debian ships a newer
+    nova than our base; 0 when it does not, 1 when it does."""
+    from build import rebase
+    try:
+        stale = rebase.newer_base_failures()
+    except BuildError as exc:
+        print("WARNING: cannot ask the archive whether Debian ships a newer nova: %s" % exc)
+        return 0
+    for line in stale:
+        print("FAIL: %s" % line)
+    if not stale:
+        print("base: no newer nova in %s"
+              % ", ".join(pins.series_pins("bookworm")["rebase"]["watch_suites"]))
+    return 1 if stale else 0
+
+
 OPERATOR_PACKAGES = {"bookworm": ["nova-compute-lxc", "python3-nova-lxc-contrail"],
                      "icehouse": ["nova-compute-lxc", "python-nova-lxc-contrail"]}
 
@@ -496,6 +520,11 @@ def main(args):
                                                   time.monotonic() - t0))
         for deb in debs:
             print("  %s" % deb.name)
+        print("Release signed (InRelease, Release.gpg) by %s; public key: %s"
+              % (repo.signer_label(dist), dist / repo.KEY_NAME))
+        if series == "bookworm":
+            print("base: %s" % sources.bookworm_debian_source().describe())
+            status = base_is_current() or status
         print("to install on this machine, as root:")
         for line in repo.operator_lines(dist, OPERATOR_PACKAGES[series]):
             print("  %s" % line)

@@ -27,7 +27,8 @@ def apt_config():
     """Write (once) and return the path of our private APT_CONFIG file."""
     root = cache_dir("apt")
     bw = pins.series_pins("bookworm")
-    src_suites = [bw["debian_suite"]] + list(bw["rebase"]["debian_suites"])
+    src_suites = [bw["debian_suite"], bw["reconstructed"]["suite"]] + \
+        list(bw["rebase"]["debian_suites"])
     bin_suites = list(bw["rebase"]["watch_suites"])
     lines = ["deb-src %s %s main" % (_suite_uri(s), s) for s in src_suites]
     lines += ["deb %s %s main" % (_suite_uri(s), s) for s in bin_suites]
@@ -84,8 +85,13 @@ def madison(package):
     or Packages)."""
     update()
     res = _apt(["apt-cache", "madison", package], check=False)
+    return parse_madison(package, res.stdout)
+
+
+def parse_madison(package, text):
+    """apt-cache madison's lines of PACKAGE: [(version, suite, kind)]."""
     out = []
-    for line in res.stdout.splitlines():
+    for line in text.splitlines():
         parts = [p.strip() for p in line.split("|")]
         if len(parts) == 3 and parts[0] == package:
             where = parts[2].split()
@@ -117,6 +123,39 @@ def fetch_source(package, version, into):
     if not dsc.is_file():
         raise BuildError("apt-get source left no %s" % dsc.name)
     return dsc
+
+
+def source_uris(package, version):
+    """[(url, name, sha256)] of PACKAGE=VERSION's source files as the signed
+    Sources index lists them; [] when no suite lists that version."""
+    update()
+    res = _apt(["apt-get", "source", "--print-uris", "-q", "%s=%s" % (package, version)],
+               check=False)
+    out = []
+    for line in res.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[0].startswith("'") and parts[3].startswith("SHA256:"):
+            out.append((parts[0].strip("'"), parts[1], parts[3][len("SHA256:"):]))
+    return out
+
+
+def download_binaries(packages, version, into):
+    """Debian's binary PACKAGES=VERSION into INTO (apt verifies each against
+    the signed index); return {package: path}. Already there: not fetched."""
+    into = Path(into)
+    into.mkdir(parents=True, exist_ok=True)
+    out, missing = {}, []
+    for name in packages:
+        deb = into / ("%s_%s_all.deb" % (name, version.replace(":", "%3a")))
+        out[name] = deb
+        if not deb.is_file():
+            missing.append(name)
+    if missing:
+        update()
+        progress("apt", "apt-get download %s (=%s)" % (" ".join(missing), version))
+        _apt(["apt-get", "download", "-q", *("%s=%s" % (n, version) for n in missing)],
+             cwd=into)
+    return out
 
 
 def dsc_files(dsc):

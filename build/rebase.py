@@ -104,8 +104,14 @@ def _pypi_fill(version):
 def debian_tree(orig, debian_tar, tree, wanted):
     """A Debian source tree holding only WANTED and the files Debian's own
     patches touch, with those patches pushed (fuzz 0, as dpkg-source does)."""
-    from build.series import quilt_push
     sources.untar(debian_tar, tree, strip=0)
+    _debian_patched(orig, tree, wanted)
+
+
+def _debian_patched(orig, tree, wanted):
+    """Unpack from ORIG the files WANTED and those of Debian's series, in
+    TREE whose debian/ is there; push Debian's series."""
+    from build.series import quilt_push
     need = set(wanted)
     for name in debian_series(tree):
         patch = pins.Patch(name, Path(tree) / "debian" / "patches" / name)
@@ -123,10 +129,12 @@ def debian_series(tree):
 
 
 def _bookworm_base_fill(tree, wanted):
-    pin = pins.series_pins("bookworm")
-    sd, deb = pin["sdist"], pin["debian"]
-    debian_tree(sources.pypi_sdist(sd["pypi_project"], sd["pypi_version"], sd["sha256"]),
-                sources.download(deb["url"], deb["name"], deb["sha256"]), tree, wanted)
+    """The pinned base: Debian's source of the pinned version, or the newest
+    obtainable one with the reconstructed difference (build/sources.py)."""
+    sd = pins.series_pins("bookworm")["sdist"]
+    sources.unpack_bookworm_debian(tree)
+    _debian_patched(sources.pypi_sdist(sd["pypi_project"], sd["pypi_version"], sd["sha256"]),
+                    tree, wanted)
 
 
 def _debian_fill(version):
@@ -147,7 +155,8 @@ def bookworm_targets():
     rb = pin["rebase"]
     out = [Target("bookworm", "bookworm %s" % pin["debian_version"], "base",
                   _bookworm_base_fill, base=True,
-                  note="sdist + Debian's patches: the pinned base")]
+                  note="sdist + Debian's patches: the pinned base (%s)"
+                  % sources.bookworm_debian_source().describe())]
     for version in sources.pypi_releases("nova", rb["pypi_from"]):
         out.append(Target("bookworm", "pypi %s" % version, "pypi", _pypi_fill(version),
                           note="upstream sdist, no Debian patches"))
@@ -240,24 +249,31 @@ def check(series_list, jobs=2):
         report["series"][series] = {"patches": [p.name for p in patches], "rows": rows}
         print_table(series, [p.name for p in patches], rows)
     if "bookworm" in series_list:
-        report["warnings"] += newer_binary_warnings()
+        report["stale_base"] = newer_base_failures()    # base_failures() has them
     for w in report["warnings"]:
         warn(w)
     return report
 
 
-def newer_binary_warnings():
+def newer_base_failures(offered=None):
+    """Debian versions of the watched binary, newer than the base our series
+    is built on: each is a failure. With our apt pin (>= 1000) a node would
+    install our build of the older base instead of Debian's newer nova, and
+    lose what Debian fixed in it. OFFERED: madison's rows (default: ask the
+    archive through the private apt configuration)."""
     pin = pins.series_pins("bookworm")
     rb = pin["rebase"]
+    if offered is None:
+        offered = debsrc.madison(rb["watch_binary"])
     out = []
-    for version, suite, kind in debsrc.madison(rb["watch_binary"]):
+    for version, suite, kind in offered:
         if kind == "Packages" and suite in rb["watch_suites"] and \
                 debsrc.compare(version, "gt", pin["debian_version"]):
-            out.append("%s offers %s %s, newer than the series base %s: our packages are "
-                       "pinned above it (see README), but the series should be rebased "
-                       "onto it once its source is available"
+            out.append("%s offers %s %s, newer than %s, the base our bookworm series is "
+                       "built on: our pinned packages would take its fixes away. Rebase "
+                       "(README, \"A Debian security update\")"
                        % (suite, rb["watch_binary"], version, pin["debian_version"]))
-    return out
+    return sorted(set(out))
 
 
 SHORT = {"applies": "ok", "offset": "offset", "needs-fuzz": "FUZZ", "conflict": "CONFLICT",
@@ -278,8 +294,9 @@ def print_table(series, patch_names, rows):
 
 
 def base_failures(report):
-    """Patches that do not apply exactly (fuzz 0) on a series' pinned base."""
-    bad = []
+    """Patches that do not apply exactly (fuzz 0) on a series' pinned base,
+    and a base older than what Debian ships."""
+    bad = list(report.get("stale_base", []))
     for series, data in report["series"].items():
         for row in data.get("rows", []):
             if row["base"]:

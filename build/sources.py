@@ -17,10 +17,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from build import pins
-from build.cache import cache_dir
+from build import debsrc, pins
+from build.cache import TOP, cache_dir
 from build.log import BuildError, progress
 
 PYPI_JSON = os.environ.get("NLC_PYPI_JSON", "https://pypi.org/pypi/%s/json")
@@ -260,16 +261,118 @@ def unpack_icehouse(into, source=None, ref=None):
     return into
 
 
+@dataclass
+class DebianSource:
+    """What Debian's debian/ of the bookworm tree is made of."""
+    version: str            # the Debian version it stands for (the pin's)
+    tarball: Path           # a Debian debian.tar.*
+    tarball_version: str    # ...of this version
+    patches: list           # reconstructed patches, appended to Debian's series
+    changelog: Path = None  # Debian's changelog entries they stand for
+
+    @property
+    def reconstructed(self):
+        return self.tarball_version != self.version
+
+    def describe(self):
+        if not self.reconstructed:
+            return "Debian's source %s" % self.version
+        return ("Debian %s, reconstructed: source %s + %s (the archive serves no %s "
+                "source)" % (self.version, self.tarball_version,
+                             ", ".join(str(p.relative_to(TOP)) for p in self.patches),
+                             self.version))
+
+    def inputs(self):
+        """What the build's cache key must see of it."""
+        return {"version": self.version, "tarball": self.tarball.name,
+                "tarball_version": self.tarball_version,
+                "files": {str(p.relative_to(TOP)): sha256_file(p)
+                          for p in self.patches + ([self.changelog] if self.changelog
+                                                   else [])}}
+
+
+def reconstructed_patches(pin=None):
+    """The reconstructed patches of the bookworm pin, in their series order."""
+    rc = (pin or pins.series_pins("bookworm"))["reconstructed"]
+    pdir = TOP / rc["dir"]
+    names = [ln.split("#", 1)[0].strip() for ln in (pdir / "series").read_text().splitlines()]
+    return [pdir / n for n in names if n]
+
+
+_DEBIAN_SOURCE = {}
+
+
+def bookworm_debian_source(listed=None):
+    """Debian's source of the pinned bookworm version: the real one when the
+    archive serves it (verified by apt's signed Sources index), else the
+    newest obtainable one plus the reconstructed difference. Decided once
+    per process; offline, the reconstruction is used. LISTED(package,
+    version): the source files the archive lists, [(url, name, sha256)]
+    (default: debsrc.source_uris; a test gives its own archive's)."""
+    if listed is None and "bookworm" in _DEBIAN_SOURCE:
+        return _DEBIAN_SOURCE["bookworm"]
+    pin = pins.series_pins("bookworm")
+    deb, rc = pin["debian"], pin.get("reconstructed")
+    want = pin["debian_version"]
+    found = None
+    if deb["version"] != want:
+        if not rc or rc["version"] != want or rc["from_version"] != deb["version"]:
+            raise BuildError("build/pins.toml: bookworm's debian_version %s is neither "
+                             "the Debian source's version nor reconstructed from it"
+                             % want)
+        try:
+            tars = [(u, n, h) for u, n, h in (listed or debsrc.source_uris)("nova", want)
+                    if ".debian.tar." in n]
+            if tars:
+                found = DebianSource(want, download(*tars[0]), want, [])
+        except BuildError as exc:
+            progress("bookworm", "Debian's %s source is not obtainable (%s)" % (want, exc))
+    if found is None:
+        found = DebianSource(
+            want, download(deb["url"], deb["name"], deb["sha256"]), deb["version"],
+            reconstructed_patches(pin) if deb["version"] != want else [],
+            TOP / rc["dir"] / rc["changelog"] if deb["version"] != want else None)
+    progress("bookworm", "base: %s" % found.describe())
+    if listed is None:
+        _DEBIAN_SOURCE["bookworm"] = found
+    return found
+
+
+def unpack_bookworm_debian(into, src=None):
+    """Debian's debian/ of the pinned bookworm version (SRC, default
+    bookworm_debian_source()) into INTO: the reconstructed patches go after
+    Debian's own entries of debian/patches/series, as Debian's next upload
+    would have them, and Debian's changelog entries on top of its changelog."""
+    src = src or bookworm_debian_source()
+    untar(src.tarball, into, strip=0)
+    debian = Path(into) / "debian"
+    if not (debian / "patches" / "series").is_file():
+        raise BuildError("%s has no debian/patches/series" % src.tarball.name)
+    if src.reconstructed:
+        top = (debian / "changelog").read_text().split("\n", 1)[0]
+        if "(%s)" % src.tarball_version not in top:
+            raise BuildError("%s: debian/changelog starts %r, not %s"
+                             % (src.tarball.name, top, src.tarball_version))
+        entries = src.changelog.read_text()
+        if "(%s)" % src.version not in entries.split("\n", 1)[0]:
+            raise BuildError("%s does not start with Debian's %s entry"
+                             % (src.changelog, src.version))
+        with open(debian / "patches" / "series", "a") as f:
+            f.write("# Debian %s, reconstructed from its binary packages\n" % src.version)
+            for patch in src.patches:
+                shutil.copy2(patch, debian / "patches" / patch.name)
+                f.write(patch.name + "\n")
+        (debian / "changelog").write_text(entries.rstrip("\n") + "\n\n"
+                                          + (debian / "changelog").read_text())
+    return src
+
+
 def unpack_bookworm(into):
     """Debian's nova source for bookworm: the sdist plus Debian's debian/."""
     pin = pins.series_pins("bookworm")
     sd = pin["sdist"]
     sdist = pypi_sdist(sd["pypi_project"], sd["pypi_version"], sd["sha256"])
-    deb = pin["debian"]
-    debian = download(deb["url"], deb["name"], deb["sha256"])
-    progress("bookworm", "unpacking %s + %s" % (sdist.name, debian.name))
+    progress("bookworm", "unpacking %s" % sdist.name)
     untar(sdist, into)
-    untar(debian, into, strip=0)
-    if not (Path(into) / "debian" / "patches" / "series").is_file():
-        raise BuildError("%s has no debian/patches/series" % debian.name)
+    unpack_bookworm_debian(into)
     return into

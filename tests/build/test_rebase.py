@@ -1,9 +1,12 @@
 """The rebase check classifies real patches on real nova releases."""
 
+import shutil
+
 import pytest
 
-from build import pins, rebase
+from build import debpkg, debsrc, pins, rebase, repo
 from tests.build import nova_patches
+from tests.packaging.aptroot import PrivateApt, probe_deb
 
 pytestmark = pytest.mark.network
 
@@ -64,3 +67,56 @@ def test_base_failures_only_count_the_pinned_base():
     assert rebase.base_failures(report) == []
     report["series"]["bookworm"]["rows"][0]["results"][1]["status"] = "needs-fuzz"
     assert rebase.base_failures(report) == ["bookworm: b is needs-fuzz on bookworm x"]
+
+
+# -- a base older than what Debian ships fails the check -----------------------
+
+def _archive(root, suite, debs_, signer):
+    """A signed archive of SUITE (dists/SUITE/main/binary-amd64) holding DEBS_."""
+    pool = root / "pool"
+    pool.mkdir(parents=True, exist_ok=True)
+    for deb in debs_:
+        shutil.move(deb, pool / deb.name)
+    bindir = root / "dists" / suite / "main" / "binary-amd64"
+    bindir.mkdir(parents=True)
+    (bindir / "Packages").write_text(debpkg.run(
+        ["apt-ftparchive", "packages", "pool"], "apt-ftparchive packages", cwd=root))
+    release = debpkg.run(["apt-ftparchive", "-o", "APT::FTPArchive::Release::Suite=%s" % suite,
+                          "-o", "APT::FTPArchive::Release::Architectures=amd64 all",
+                          "-o", "APT::FTPArchive::Release::Components=main",
+                          "release", "."], "apt-ftparchive release",
+                         cwd=root / "dists" / suite)
+    (root / "dists" / suite / "Release").write_text(release)
+    signer.sign(root / "dists" / suite)
+    signer.export(root / "key.gpg")
+    return "deb [signed-by=%s] file:%s %s main\n" % (root / "key.gpg", root, suite)
+
+
+@pytest.mark.parametrize("revision, stale", [("deb12u6", True), ("deb12u5", False)])
+def test_newer_debian_nova_than_the_base_fails(tmp_path, revision, stale):
+    """apt (private root) reads a signed archive whose bookworm-security offers
+    python3-nova of REVISION; a version above our base is a failure."""
+    pin = pins.series_pins("bookworm")
+    watched = pin["rebase"]["watch_binary"]
+    version = pin["debian_version"].rsplit("deb12u", 1)[0] + revision
+    signer = repo.project_key(tmp_path / "gnupg")
+    try:
+        line = _archive(tmp_path / "archive", "bookworm-security",
+                        [probe_deb(tmp_path, watched, version)], signer)
+    finally:
+        signer.close()
+    apt = PrivateApt(tmp_path / "apt")
+    apt.sources(line)
+    rc, out = apt.update()
+    assert rc == 0, out
+    rc, out = apt.run_cache("madison", watched)
+    offered = debsrc.parse_madison(watched, out)
+    assert offered == [(version, "bookworm-security", "Packages")]
+    failures = rebase.newer_base_failures(offered)
+    if stale:
+        assert len(failures) == 1 and version in failures[0] \
+            and pin["debian_version"] in failures[0]
+        report = {"series": {}, "stale_base": failures}
+        assert rebase.base_failures(report) == failures
+    else:
+        assert failures == []

@@ -95,3 +95,74 @@ def test_icehouse_without_tree_is_skipped_loudly(tmp_path):
     res = run_cli(tmp_path, "series", "icehouse")
     assert res.returncode == 0
     assert "SKIPPED: icehouse tree not available (set NOVA_SOURCE=...)" in res.stdout
+
+
+# -- Debian's source of the bookworm base: real when served, else reconstructed --
+
+def _debian_tree(into, src):
+    into.mkdir()
+    sources.unpack_bookworm_debian(into, src)
+    from build.series import quilt_push
+    sd = pins.series_pins("bookworm")["sdist"]
+    sources.untar(sources.pypi_sdist(sd["pypi_project"], sd["pypi_version"], sd["sha256"]),
+                  into)
+    quilt_push(into, into / "debian" / "patches")
+    return into
+
+
+def test_the_real_debian_source_is_preferred_when_served(tmp_path, monkeypatch, real_sdist):
+    """The archive (external: its listing is the test's) serves a deb12u5
+    debian.tar.xz, here Debian's deb12u4 one with the reconstructed patch
+    and entry folded in as Debian's upload would have them: the build takes
+    it instead of the reconstruction, says so, and the tree is the same."""
+    pin = pins.series_pins("bookworm")
+    want = pin["debian_version"]
+    # a cache of the test's own: the real source lands there by name
+    cache = tmp_path / "cache"
+    (cache / "downloads").mkdir(parents=True)
+    shutil.copy(real_sdist, cache / "downloads" / real_sdist.name)
+    monkeypatch.setenv("NLC_CACHE", str(cache))
+    reconstructed = sources.bookworm_debian_source(listed=lambda p, v: [])
+    assert reconstructed.reconstructed and reconstructed.patches
+    assert "reconstructed" in reconstructed.describe()
+
+    folded = tmp_path / "folded"
+    folded.mkdir()
+    sources.unpack_bookworm_debian(folded, reconstructed)
+    name = "nova_%s.debian.tar.xz" % want.split(":", 1)[1]
+    tarball = tmp_path / "archive" / name
+    tarball.parent.mkdir()
+    subprocess.run(["tar", "-cJf", str(tarball), "-C", str(folded), "debian"], check=True)
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    asked = []
+
+    def listed(package, version):
+        asked.append((package, version))
+        return [("file://%s" % tarball, name, digest)]
+
+    real = sources.bookworm_debian_source(listed=listed)
+    assert asked == [("nova", want)]
+    assert not real.reconstructed and real.patches == [] and real.version == want
+    assert real.describe() == "Debian's source %s" % want
+    assert real.tarball == cache / "downloads" / name
+
+    a = _debian_tree(tmp_path / "a", reconstructed)
+    b = _debian_tree(tmp_path / "b", real)
+    for patch in reconstructed.patches:
+        for path, _c, _d in pins.touched_files(patch.read_text()):
+            assert (a / path).read_bytes() == (b / path).read_bytes(), path
+    assert (a / "debian/changelog").read_text() == (b / "debian/changelog").read_text()
+    assert (a / "debian/patches/series").read_text() == (b / "debian/patches/series").read_text()
+
+
+def test_an_unobtainable_real_source_falls_back_to_the_reconstruction(tmp_path, monkeypatch,
+                                                                       real_sdist):
+    """Listed but 404 (as deb12u5's source is today): the reconstruction."""
+    monkeypatch.setenv("NLC_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "downloads").mkdir(parents=True)
+    shutil.copy(real_sdist, tmp_path / "cache" / "downloads" / real_sdist.name)
+    want = pins.series_pins("bookworm")["debian_version"]
+    gone = tmp_path / "nowhere.debian.tar.xz"
+    src = sources.bookworm_debian_source(
+        listed=lambda p, v: [("file://%s" % gone, "nova_x.debian.tar.xz", "0" * 64)])
+    assert src.reconstructed and src.version == want

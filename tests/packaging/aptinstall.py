@@ -5,13 +5,14 @@ remove them again: for tests/packaging and the end-to-end tests.
     with aptinstall.installed("bookworm") as inst:    # builds dist/ if need be
         inst.versions["python3-nova"]                 # what dpkg now has
 
-``install()`` puts the repository's sources line and pin in place (as
-``/etc/apt/sources.list.d/nova-lxc-contrail-test.list`` and
-``/etc/apt/preferences.d/nova-lxc-contrail-test.pref``), updates apt's lists
+``install()`` puts the repository's key, sources line and pin in place (as
+``/etc/apt/keyrings/nova-lxc-contrail-test.gpg``,
+``/etc/apt/sources.list.d/nova-lxc-contrail-test.list`` (signed-by that key)
+and ``/etc/apt/preferences.d/nova-lxc-contrail-test.pref``), updates apt's lists
 for that source only, and runs ``apt-get install`` of the packages, noting
 exactly which packages apt newly installed. ``uninstall()`` purges those
 (less the ones build/apt/*.txt wants on this machine anyway), removes the
-two files and the repository's lists, and returns what our purged packages
+three files and the repository's lists, and returns what our purged packages
 left behind (files of their ``dpkg -L`` that still exist). apt waits for
 dpkg's lock when other work holds it.
 
@@ -32,6 +33,7 @@ from build import deps, repo
 
 SOURCES = Path("/etc/apt/sources.list.d/nova-lxc-contrail-test.list")
 PREFS = Path("/etc/apt/preferences.d/nova-lxc-contrail-test.pref")
+KEYRING = Path("/etc/apt/keyrings/nova-lxc-contrail-test.gpg")
 POLICY_RC = Path("/usr/sbin/policy-rc.d")
 LISTS = Path("/var/lib/apt/lists")
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
@@ -144,7 +146,9 @@ def install(series="bookworm", packages=None, dist=None):
     inst.policy_rc_added = _policy_rc()
     before = present()
     try:
-        SOURCES.write_text((Path(dist) / repo.LIST_NAME).read_text())
+        KEYRING.parent.mkdir(parents=True, exist_ok=True)
+        KEYRING.write_bytes((Path(dist) / repo.KEY_NAME).read_bytes())
+        SOURCES.write_text(repo.sources_line(dist, keyring=KEYRING))
         PREFS.write_text((Path(dist) / repo.PREF_NAME).read_text())
         update_lists(SOURCES)
         res = run(["apt-get", *WAIT_LOCK, "install", "-y", "-q", "--no-install-recommends",
@@ -181,7 +185,7 @@ def uninstall(inst):
         if purge:
             run(["apt-get", *WAIT_LOCK, "purge", "-y", "-q", *purge])
     finally:
-        for path in [SOURCES, PREFS] + _list_files(inst.dist):
+        for path in [SOURCES, PREFS, KEYRING] + _list_files(inst.dist):
             if path.exists():
                 path.unlink()
         if inst.policy_rc_added and POLICY_RC.exists():

@@ -35,11 +35,11 @@ def deb_names(dist):
 # -- versions ------------------------------------------------------------------
 
 def test_bookworm_version_sorts_between_debian_revisions():
-    base = pins.series_pins("bookworm")["debian_version"]           # ...~deb12u4
+    base = pins.series_pins("bookworm")["debian_version"]           # ...~deb12u5
     ours = debs.bookworm_entry()["version"]
     assert ours.startswith(base + debs.SUFFIX)
     assert compare(ours, "gt", base)
-    assert compare(ours, "lt", next_revision(base, "deb12u"))       # deb12u5 wins...
+    assert compare(ours, "lt", next_revision(base, "deb12u"))       # deb12u6 wins...
     assert compare(ours, "lt", base.split("~")[0])                  # ...and 2:26.2.2-1
     n = int(ours[len(base + debs.SUFFIX):])
     assert compare(ours, "lt", "%s%s%d" % (base, debs.SUFFIX, n + 1))
@@ -81,7 +81,9 @@ def test_repository_index(series, request):
     pref = debpkg.parse_paragraphs((dist / repo.PREF_NAME).read_text())[0]
     assert pref["Pin"] == "release o=%s" % repo.ORIGIN
     assert int(pref["Pin-Priority"]) >= 1000        # may replace a newer installed nova
-    assert (dist / repo.LIST_NAME).read_text() == "deb [trusted=yes] file:%s ./\n" % dist
+    assert (dist / repo.LIST_NAME).read_text() == \
+        "deb [signed-by=%s] file:%s ./\n" % (repo.KEYRING, dist)
+    assert repo.signed_by(dist)
 
 
 def test_every_debian_binary_package_is_rebuilt(bookworm_dist, tmp_path):
@@ -176,7 +178,7 @@ def test_lintian_on_icehouse_nova_packages(icehouse_dist):
     assert res.returncode in (0, 1) and not errors, errors
 
 
-# Debian's own packaging of nova 2:26.2.2-1~deb12u4 has this lintian error:
+# Debian's own packaging of nova 2:26.2.2-1~deb12u4 and deb12u5 has this lintian error:
 # its service packages depend on lsb-base, transitional in bookworm. Our
 # rebuild must add none.
 DEBIAN_OWN_ERRORS = [("depends-on-obsolete-package", "Depends: lsb-base")]
