@@ -41,15 +41,26 @@ def bookworm_nova():
         aptinstall.uninstall(inst)
 
 
-@pytest.fixture(scope="package")
-def report(bookworm_nova, tmp_path_factory):
-    """Run the scenario once; its report plus what the host sees after it."""
+def run_scenario(tmp_path_factory, name, node=None, **spec):
+    """Run the scenario once in a scratch directory named NAME (node: a
+    function of the scratch directory returning the spec's ``node``); yield
+    its report plus what the host sees after it. The scratch directory is
+    kept when the run had errors."""
     from tests.e2e import world
-    scratch = tmp_path_factory.mktemp("e2e")
-    spec = scenario.write_spec(scratch)
+    scratch = tmp_path_factory.mktemp(name)
+    if node is not None:
+        spec["node"] = node(scratch)
+    spec = scenario.write_spec(scratch, **spec)
     result = world.run_isolated(scratch, WORLD_TIMEOUT)
     result["spec"] = spec
     result["scratch"] = str(scratch)
     yield result
     if not result["errors"]:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def report(bookworm_nova, tmp_path_factory):
+    """Run the scenario once (bookworm); its report plus what the host sees
+    after it."""
+    yield from run_scenario(tmp_path_factory, "e2e")

@@ -21,13 +21,11 @@ say what icehouse does differently. Root only; without the icehouse tree
 the module is skipped, saying so.
 """
 
-import shutil
-
 import pytest
 
 from build import sources
 from tests.e2e import icehouse_node, scenario
-from tests.e2e.conftest import WORLD_TIMEOUT, require_root_and_tools
+from tests.e2e.conftest import require_root_and_tools, run_scenario
 from tests.e2e.test_bookworm import (  # noqa: F401  (run again, on icehouse)
     facts, need, domain_xml,
     test_setup_container_mounts_the_root_partition,
@@ -39,7 +37,6 @@ from tests.e2e.test_bookworm import (  # noqa: F401  (run again, on icehouse)
     test_destroy_leaves_nothing,
     test_image_without_init_fails_before_libvirt,
     test_the_run_ended_cleanly)
-from tests.e2e import world
 from tests.e2e.world import IcehouseNode
 
 pytestmark = pytest.mark.root
@@ -57,15 +54,8 @@ def report(tmp_path_factory):
     """The scenario run once by icehouse nova, as tests/e2e/conftest.py's
     report is by bookworm's."""
     require_root_and_tools()
-    scratch = tmp_path_factory.mktemp("e2e-icehouse")
-    spec = scenario.write_spec(scratch, series="icehouse",
-                               node=icehouse_node.prepare(scratch))
-    result = world.run_isolated(scratch, WORLD_TIMEOUT)
-    result["spec"] = spec
-    result["scratch"] = str(scratch)
-    yield result
-    if not result["errors"]:
-        shutil.rmtree(scratch, ignore_errors=True)
+    yield from run_scenario(tmp_path_factory, "e2e-icehouse", series="icehouse",
+                            node=icehouse_node.prepare)
 
 
 def test_the_packaged_icehouse_nova_runs_as_nova_under_python27(report):
