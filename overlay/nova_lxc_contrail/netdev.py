@@ -226,7 +226,7 @@ def _get(sock, ifname):
     msg['attrs'] = [('IFLA_IFNAME', ifname)]
     try:
         return netlink.netlink_request(sock, msg, netlink.RTM_GETLINK,
-                                      netlink.GET)[0]
+                                       netlink.GET)[0]
     except netlink.NetlinkError as exc:
         if exc.code == errno.ENODEV:
             return None

@@ -118,8 +118,8 @@ def plug(ifname, record, ports_dir):
 
 def unplug(ifname, port_id, ports_dir, tap=None):
     unplug_local(names.check_port_bridge(ifname), parse_uuid(port_id),
-                        _directory(ports_dir),
-                        names.check_port_tap(tap) if tap else None)
+                 _directory(ports_dir),
+                 names.check_port_tap(tap) if tap else None)
 
 
 def _read_record(stdin):
