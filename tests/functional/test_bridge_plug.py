@@ -14,7 +14,6 @@ from pyroute2 import IPRoute
 from bridge_helpers import PROTOCOLS
 from bridge_helpers import links
 from bridge_helpers import veth_on
-from nova_lxc_contrail import bridge
 from nova_lxc_contrail import netdev
 from nova_lxc_contrail import privileged
 from nova_lxc_contrail.exception import AgentRejected

@@ -150,14 +150,14 @@ def test_a_request_skips_an_answer_left_by_an_earlier_one(netns):
         stale.encode()
         sock.sendto(stale.data, (0, 0))
         answers = netlink.netlink_request(sock, _getlink(second),
-                                         netlink.RTM_GETLINK, netlink.GET)
+                                          netlink.RTM_GETLINK, netlink.GET)
         assert [a.get_attr('IFLA_IFNAME') for a in answers] == [second]
         # an acknowledged request: no answers, the ack consumed
         assert netlink.netlink_request(
             sock, netdev._bridge_msg(index=answers[0]['index']),
             netlink.RTM_NEWLINK) == []
         again = netlink.netlink_request(sock, _getlink(first),
-                                       netlink.RTM_GETLINK, netlink.GET)
+                                        netlink.RTM_GETLINK, netlink.GET)
         assert [a.get_attr('IFLA_IFNAME') for a in again] == [first]
     finally:
         sock.close()
@@ -170,15 +170,15 @@ def test_a_refused_request_raises_the_kernels_errno(netns):
     try:
         with pytest.raises(netlink.NetlinkError) as missing:
             netlink.netlink_request(sock, _getlink(bridge_name()),
-                                   netlink.RTM_GETLINK, netlink.GET)
+                                    netlink.RTM_GETLINK, netlink.GET)
         assert missing.value.code == errno.ENODEV
         with pytest.raises(netlink.NetlinkError) as taken:
             netlink.netlink_request(sock, netdev._bridge_msg(name),
-                                   netlink.RTM_NEWLINK, netlink.CREATE)
+                                    netlink.RTM_NEWLINK, netlink.CREATE)
         assert taken.value.code == errno.EEXIST
         assert netlink.netlink_request(sock, _getlink(name), netlink.RTM_GETLINK,
-                                      netlink.GET)[0].get_attr(
-                                          'IFLA_IFNAME') == name
+                                       netlink.GET)[0].get_attr(
+                                           'IFLA_IFNAME') == name
     finally:
         sock.close()
 
