@@ -1,10 +1,12 @@
-"""Plug and unplug of one LXC port: the only module combining the others.
+"""Plug and unplug of one LXC port: the only module combining the others
+(the agent client with the privileged half, which it orchestrates).
 
 A plug validates the port (before anything exists), sends the agent its
-registration, does all of its privileged work in ONE call, ``plug_local``
-(bridge, port file), then reads the agent's answer. An unplug does
-``unplug_local`` (port file, bridge) first and then tells the agent, so that
-no restore running meanwhile can send a port that is being removed. Adapters
+registration, does all of its privileged work in ONE call,
+``privileged.plug_local`` (bridge, port file), then reads the agent's
+answer. An unplug does ``privileged.unplug_local`` (port file, bridge)
+first and then tells the agent, so that no restore running meanwhile can
+send a port that is being removed. Adapters
 that need a privileged helper (rootwrap on icehouse, privsep on bookworm)
 pass ``local=`` an object whose ``plug``/``unplug`` run those two functions
 there, so one plug costs one privileged call.
@@ -38,8 +40,8 @@ import threading
 from nova_lxc_contrail import agent
 from nova_lxc_contrail import config
 from nova_lxc_contrail import names
-from nova_lxc_contrail import netdev
 from nova_lxc_contrail import portfiles
+from nova_lxc_contrail import privileged
 from nova_lxc_contrail.compat import cfg
 from nova_lxc_contrail.exception import AgentRejected
 from nova_lxc_contrail.exception import InvalidPort
@@ -49,30 +51,6 @@ from nova_lxc_contrail.port import PORT_TYPES
 from nova_lxc_contrail.port import TYPE_NAMES
 
 LOG = logging.getLogger(__name__)
-
-
-def plug_local(ifname, record, ports_dir):
-    """All privileged work of a plug: the bridge (marked as the port's),
-    then the port file."""
-    netdev.ensure_bridge(ifname, owner=record['id'])
-    portfiles.PortFiles(ports_dir).save(record)
-
-
-def unplug_local(ifname, port_id, ports_dir, tap=None):
-    """All privileged work of an unplug: port file, bridge, and the tap the
-    2014 driver enslaved to it (if tap names one on this bridge)."""
-    portfiles.PortFiles(ports_dir).remove(port_id)
-    bridge = netdev.link_state(ifname)
-    old_tap = netdev.link_state(tap) if tap and bridge else None
-    netdev.delete_link(ifname, owner=port_id)
-    if old_tap and old_tap.kind == 'tun' and old_tap.master == bridge.index:
-        netdev.delete_link(tap, kinds=('tun',))
-
-
-class LocalOps(object):
-    """The privileged part, run in this process (root, or tests)."""
-    plug = staticmethod(plug_local)
-    unplug = staticmethod(unplug_local)
 
 
 class _PortLocks(object):
@@ -109,7 +87,7 @@ class BridgeDriver(object):
                 conf if conf is not None else cfg.CONF)
         self.ports_dir = group.ports_dir
         self._files = portfiles.PortFiles(group.ports_dir)
-        self._local = local or LocalOps
+        self._local = local or privileged.LocalOps
         self.client = client or agent.make_client(group, self.persisted)
         self._interval = group.agent_check_interval
         self.port_type = PORT_TYPES[group.port_type]

@@ -1,4 +1,10 @@
-"""Options of the driver, in its own group ``[contrail_bridge]``."""
+"""Options of the driver, in its own group ``[contrail_bridge]`` (icehouse)
+or in the os-vif plugin's, ``[os_vif_contrail_bridge]`` (bookworm).
+
+The nova.conf snippets the packages install are generated from ``OPTS`` by
+oslo-config-generator through the ``oslo.config.opts`` entry points below
+(debian/nova-conf-snippet).
+"""
 from __future__ import absolute_import
 
 import copy
@@ -6,6 +12,8 @@ import copy
 from nova_lxc_contrail.compat import cfg
 
 GROUP = 'contrail_bridge'
+PLUGIN_NAME = 'contrail_bridge'            # of the os-vif plugin (setup.cfg)
+OS_VIF_GROUP = 'os_vif_' + PLUGIN_NAME     # os-vif's group for its options
 PROTOCOLS = ('auto', 'library', 'thrift', 'rest')
 PORT_TYPES = ('NovaVMPort', 'NameSpacePort')
 
@@ -57,3 +65,9 @@ def register_opts(conf):
 def list_opts():
     """For oslo-config-generator (entry point ``oslo.config.opts``)."""
     return [(GROUP, copy.deepcopy(OPTS))]
+
+
+def list_os_vif_opts():
+    """The same options in the os-vif plugin's group, for
+    oslo-config-generator (``nova_lxc_contrail.os_vif``)."""
+    return [(OS_VIF_GROUP, copy.deepcopy(OPTS))]

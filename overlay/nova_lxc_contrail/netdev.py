@@ -34,7 +34,7 @@ import os
 import socket
 import threading
 
-from nova_lxc_contrail import compat
+from nova_lxc_contrail import netlink
 from nova_lxc_contrail.exception import NetdevError
 
 IFF_UP = 0x1
@@ -109,12 +109,12 @@ def _netlink():
     for old in stale:
         old.close()
     if sock is None:
-        sock = compat.netlink_socket()
+        sock = netlink.netlink_socket()
     in_sync = False
     try:
         yield sock
         in_sync = True
-    except (compat.NetlinkError, NetdevError):
+    except (netlink.NetlinkError, NetdevError):
         in_sync = True
         raise
     finally:
@@ -135,7 +135,7 @@ def mark(port_id):
 
 def _bridge_msg(ifname=None, index=0, flags=BRIDGE_FLAGS, alias=None,
                 data=BRIDGE_DATA):
-    msg = compat.ifinfmsg()
+    msg = netlink.ifinfmsg()
     msg['index'] = index
     msg['flags'] = flags
     msg['change'] = flags
@@ -154,18 +154,18 @@ def _create_msg(ifname, alias=None):
     """RTM_NEWLINK creating bridge ifname: promiscuous, not yet up (the
     kernel ignores an ifalias in a creation: it comes with the up)."""
     msg = _bridge_msg(ifname, flags=IFF_PROMISC)
-    msg['header']['flags'] = compat.CREATE
+    msg['header']['flags'] = netlink.CREATE
     return msg
 
 
 def _up_msg(ifname, alias=None):
     """RTM_NEWLINK (a change) bringing device ifname up, marked alias."""
-    msg = compat.ifinfmsg()
+    msg = netlink.ifinfmsg()
     msg['flags'] = msg['change'] = IFF_UP
     msg['attrs'] = [('IFLA_IFNAME', ifname)]
     if alias:
         msg['attrs'].append(('IFLA_IFALIAS', alias))
-    msg['header']['flags'] = compat.REQUEST
+    msg['header']['flags'] = netlink.REQUEST
     return msg
 
 
@@ -199,7 +199,7 @@ def _request(build, ifname, alias=None):
 
 
 def _encode(msg):
-    msg['header']['type'] = compat.RTM_NEWLINK
+    msg['header']['type'] = netlink.RTM_NEWLINK
     msg.encode()
     return bytes(msg.data)
 
@@ -222,12 +222,12 @@ def _disable_ipv6(ifname):
 
 
 def _get(sock, ifname):
-    msg = compat.ifinfmsg()
+    msg = netlink.ifinfmsg()
     msg['attrs'] = [('IFLA_IFNAME', ifname)]
     try:
-        return compat.netlink_request(sock, msg, compat.RTM_GETLINK,
-                                      compat.GET)[0]
-    except compat.NetlinkError as exc:
+        return netlink.netlink_request(sock, msg, netlink.RTM_GETLINK,
+                                       netlink.GET)[0]
+    except netlink.NetlinkError as exc:
         if exc.code == errno.ENODEV:
             return None
         raise
@@ -270,19 +270,19 @@ def ensure_bridge(ifname, owner=None):
     alias = mark(owner) if owner else None
     with _netlink() as sock:
         try:
-            compat.netlink_request_encoded(
+            netlink.netlink_request_encoded(
                 sock, _request(_create_msg, ifname, alias))
-        except compat.NetlinkError as exc:
+        except netlink.NetlinkError as exc:
             if exc.code != errno.EEXIST:
                 raise NetdevError('cannot create bridge %s: %s'
                                   % (ifname, exc))
         else:
             try:
                 _disable_ipv6(ifname)
-                compat.netlink_request_encoded(
+                netlink.netlink_request_encoded(
                     sock, _request(_up_msg, ifname, alias))
                 return
-            except (compat.NetlinkError, NetdevError) as exc:
+            except (netlink.NetlinkError, NetdevError) as exc:
                 _delete(sock, ifname)
                 raise NetdevError('cannot bring bridge %s up: %s'
                                   % (ifname, exc))
@@ -299,14 +299,14 @@ def ensure_bridge(ifname, owner=None):
                 # The kernel applies the forward delay before the STP state
                 # whatever their order, and refuses a delay of 0 (ERANGE)
                 # while STP is on: STP goes off in a request of its own.
-                compat.netlink_request(
+                netlink.netlink_request(
                     sock, _bridge_msg(index=state.index, flags=0,
                                       data=[('IFLA_BR_STP_STATE', 0)]),
-                    compat.RTM_NEWLINK)
-            compat.netlink_request(
+                    netlink.RTM_NEWLINK)
+            netlink.netlink_request(
                 sock, _bridge_msg(index=state.index, alias=alias),
-                compat.RTM_NEWLINK)
-        except compat.NetlinkError as exc:
+                netlink.RTM_NEWLINK)
+        except netlink.NetlinkError as exc:
             raise NetdevError('cannot set up bridge %s: %s' % (ifname, exc))
 
 
@@ -322,8 +322,8 @@ def _check_ours(sock, ifname, state, alias):
     if state.alias:
         raise NetdevError('%s is marked %r, not %r: not ours, left alone'
                           % (ifname, state.alias, alias))
-    addresses = [a for a in compat.netlink_request(
-        sock, compat.ifaddrmsg(), compat.RTM_GETADDR, compat.DUMP)
+    addresses = [a for a in netlink.netlink_request(
+        sock, netlink.ifaddrmsg(), netlink.RTM_GETADDR, netlink.DUMP)
         if a['index'] == state.index and not (
             a['family'] == socket.AF_INET6 and a['scope'] == RT_SCOPE_LINK)]
     if addresses:
@@ -331,8 +331,8 @@ def _check_ours(sock, ifname, state, alias):
                           'left alone' % (ifname, ', '.join(
                               str(a.get_attr('IFA_ADDRESS'))
                               for a in addresses)))
-    enslaved = [_state(link) for link in compat.netlink_request(
-        sock, compat.ifinfmsg(), compat.RTM_GETLINK, compat.DUMP)
+    enslaved = [_state(link) for link in netlink.netlink_request(
+        sock, netlink.ifinfmsg(), netlink.RTM_GETLINK, netlink.DUMP)
         if link.get_attr('IFLA_MASTER') == state.index]
     foreign = [s for s in enslaved if s.kind not in ADOPTABLE_PORT_KINDS]
     if foreign:
@@ -343,11 +343,11 @@ def _check_ours(sock, ifname, state, alias):
 
 def _delete(sock, ifname):
     """Best effort: delete device ifname (the cleanup of a failed call)."""
-    msg = compat.ifinfmsg()
+    msg = netlink.ifinfmsg()
     msg['attrs'] = [('IFLA_IFNAME', ifname)]
     try:
-        compat.netlink_request(sock, msg, compat.RTM_DELLINK)
-    except compat.NetlinkError:
+        netlink.netlink_request(sock, msg, netlink.RTM_DELLINK)
+    except netlink.NetlinkError:
         pass
 
 
@@ -368,11 +368,11 @@ def delete_link(ifname, kinds=('bridge',), owner=None):
                               % (ifname, state.kind, '/'.join(kinds)))
         if owner:
             _check_ours(sock, ifname, state, mark(owner))
-        msg = compat.ifinfmsg()
+        msg = netlink.ifinfmsg()
         msg['index'] = state.index
         try:
-            compat.netlink_request(sock, msg, compat.RTM_DELLINK)
-        except compat.NetlinkError as exc:
+            netlink.netlink_request(sock, msg, netlink.RTM_DELLINK)
+        except netlink.NetlinkError as exc:
             if exc.code == errno.ENODEV:   # removed under our feet
                 return False
             raise NetdevError('cannot delete %s: %s' % (ifname, exc))

@@ -59,17 +59,8 @@ class ContrailBridgePlugin(plugin.PluginBase):
         return vif.bridge_name
 
     def _port(self, vif, instance_info):
-        network = _get(vif, 'network')
-        subnets = _get(network, 'subnets') if network else None
-        ips = [str(ip.address) for subnet in (subnets or [])
-               for ip in (_get(subnet, 'ips') or [])]
-        return Port(port_id=vif.id,
-                    instance_id=instance_info.uuid,
-                    network_id=_get(network, 'id') if network else None,
-                    project_id=_get(instance_info, 'project_id'),
-                    mac=vif.address,
-                    ips=ips,
-                    display_name=_get(instance_info, 'name') or '',
-                    host=socket.gethostname(),
-                    ifname=self._bridge_name(vif),
-                    devname=_get(vif, 'vif_name'))
+        # os-vif calls the display name "name" and the tap "vif_name".
+        return Port.from_nova(vif, instance_info, host=socket.gethostname(),
+                              ifname=self._bridge_name(vif),
+                              display_name=_get(instance_info, 'name') or '',
+                              devname=_get(vif, 'vif_name'))

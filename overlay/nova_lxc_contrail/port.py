@@ -39,12 +39,24 @@ _SURROGATE = re.compile(u'[\ud800-\udfff]')
 
 
 def _field(obj, name, default=None):
-    """Read name from a dict-like (nova's network model) or an object."""
+    """Read name from a dict-like (nova's network model and objects), an
+    object, or an os-vif (versioned) object, whose unset fields raise on
+    access instead of being missing."""
     try:
         value = obj[name]
     except (KeyError, TypeError, IndexError, AttributeError):
-        value = getattr(obj, name, default)
+        fields = getattr(obj, 'obj_fields', None)    # a versioned object's
+        if fields is None or name in fields and obj.obj_attr_is_set(name):
+            value = getattr(obj, name, default)
+        else:
+            value = default
     return default if value is None else value
+
+
+def _address(value):
+    """An IP address as text (os-vif's are netaddr.IPAddress objects)."""
+    return value if value is None or isinstance(value, string_types) \
+        else str(value)
 
 
 def parse_uuid(value, what='port id'):
@@ -130,26 +142,32 @@ class Port(object):
 
     @classmethod
     def from_nova(cls, vif, instance, host=None, **kwargs):
-        """Build from nova's network-model VIF and an instance.
+        """Build from nova's VIF and instance: the network model's VIF and
+        an instance (icehouse), or os-vif's VIF and InstanceInfo (bookworm,
+        which names some members differently: the caller passes those, as
+        keyword arguments, which override what is read here).
 
         Ports without a subnet or without IPv4 are valid: they register with
-        ``0.0.0.0`` (the 2014 driver crashed on ``subnets[0]['ips'][0]``).
+        ``NO_IPV4`` (the 2014 driver crashed on ``subnets[0]['ips'][0]``).
         """
         network = _field(vif, 'network')
         ips = []
         for subnet in _field(network, 'subnets', ()) if network else ():
-            ips.extend(_field(ip, 'address') for ip in _field(subnet, 'ips', ()))
-        return cls(port_id=_field(vif, 'id'),
-                   instance_id=_field(instance, 'uuid'),
-                   network_id=_field(network, 'id') if network else None,
-                   project_id=_field(instance, 'project_id'),
-                   mac=_field(vif, 'address'),
-                   ips=ips,
-                   display_name=_field(instance, 'display_name', ''),
-                   hostname=_field(instance, 'hostname', ''),
-                   host=host if host is not None else _field(instance, 'host', ''),
-                   devname=_field(vif, 'devname'),
-                   **kwargs)
+            ips.extend(_address(_field(ip, 'address'))
+                       for ip in _field(subnet, 'ips', ()))
+        fields = dict(
+            port_id=_field(vif, 'id'),
+            instance_id=_field(instance, 'uuid'),
+            network_id=_field(network, 'id') if network else None,
+            project_id=_field(instance, 'project_id'),
+            mac=_field(vif, 'address'),
+            ips=ips,
+            display_name=_field(instance, 'display_name', ''),
+            hostname=_field(instance, 'hostname', ''),
+            host=host if host is not None else _field(instance, 'host', ''),
+            devname=_field(vif, 'devname'))
+        fields.update(kwargs)
+        return cls(**fields)
 
     @classmethod
     def from_record(cls, record):

@@ -14,6 +14,12 @@ existing bridge only if it carries the port's mark (see netdev.ensure_bridge).
 
 One run does all privileged work of one plug or unplug (a rootwrap start
 costs about half a second). Python 2.7 and 3.
+
+That work itself is ``plug_local``/``unplug_local``, unchecked: the driver
+runs them in its own process through ``LocalOps`` when it has the rights
+(root, or tests). This module imports only what they and the checks need
+(``names``, ``netdev``, ``portfiles``, ``port``): the helper and the privsep
+daemon load neither the agent clients nor their thrift stubs.
 """
 from __future__ import absolute_import
 from __future__ import print_function
@@ -24,9 +30,11 @@ import numbers
 import os
 import sys
 
-from nova_lxc_contrail import bridge
 from nova_lxc_contrail import compat
 from nova_lxc_contrail import names
+from nova_lxc_contrail import netdev
+from nova_lxc_contrail import netlink
+from nova_lxc_contrail import portfiles
 from nova_lxc_contrail.exception import ContrailBridgeError
 from nova_lxc_contrail.exception import InvalidPort
 from nova_lxc_contrail.port import parse_uuid
@@ -45,6 +53,30 @@ _STRING_MEMBERS = ('id', 'instance-id', 'vn-id', 'vm-project-id',
                    'ip6-address', 'mac-address', 'hostname', 'host',
                    'author', 'time')
 _INTEGER_MEMBERS = ('type', 'rx-vlan-id', 'tx-vlan-id')
+
+
+def plug_local(ifname, record, ports_dir):
+    """All privileged work of a plug: the bridge (marked as the port's),
+    then the port file."""
+    netdev.ensure_bridge(ifname, owner=record['id'])
+    portfiles.PortFiles(ports_dir).save(record)
+
+
+def unplug_local(ifname, port_id, ports_dir, tap=None):
+    """All privileged work of an unplug: port file, bridge, and the tap the
+    2014 driver enslaved to it (if tap names one on this bridge)."""
+    portfiles.PortFiles(ports_dir).remove(port_id)
+    bridge = netdev.link_state(ifname)
+    old_tap = netdev.link_state(tap) if tap and bridge else None
+    netdev.delete_link(ifname, owner=port_id)
+    if old_tap and old_tap.kind == 'tun' and old_tap.master == bridge.index:
+        netdev.delete_link(tap, kinds=('tun',))
+
+
+class LocalOps(object):
+    """The privileged part, run in this process (root, or tests)."""
+    plug = staticmethod(plug_local)
+    unplug = staticmethod(unplug_local)
 
 
 def _directory(path):
@@ -81,13 +113,13 @@ def plug(ifname, record, ports_dir):
     if port.ifname != ifname:
         raise InvalidPort(port.port_id, 'its bridge is %s, not %s'
                           % (port.ifname, ifname))
-    bridge.plug_local(port.ifname, port.to_record(), _directory(ports_dir))
+    plug_local(port.ifname, port.to_record(), _directory(ports_dir))
 
 
 def unplug(ifname, port_id, ports_dir, tap=None):
-    bridge.unplug_local(names.check_port_bridge(ifname), parse_uuid(port_id),
-                        _directory(ports_dir),
-                        names.check_port_tap(tap) if tap else None)
+    unplug_local(names.check_port_bridge(ifname), parse_uuid(port_id),
+                 _directory(ports_dir),
+                 names.check_port_tap(tap) if tap else None)
 
 
 def _read_record(stdin):
@@ -134,7 +166,7 @@ def main(argv=None, stdin=None):
         else:
             unplug(args.bridge, args.port_id, args.ports_dir, args.tap)
     except (ValueError, ContrailBridgeError, EnvironmentError,
-            compat.NetlinkError) as exc:
+            netlink.NetlinkError) as exc:
         print('%s: %s failed: %s' % (PROG, args.command, exc),
               file=sys.stderr)
         return 1

@@ -22,8 +22,8 @@ from oslo_privsep import priv_context
 from nova_lxc_contrail import config
 from nova_lxc_contrail import privileged
 
-PLUGIN_NAME = 'contrail_bridge'
-GROUP = 'os_vif_' + PLUGIN_NAME     # the os-vif plugin's own group
+PLUGIN_NAME = config.PLUGIN_NAME
+GROUP = config.OS_VIF_GROUP     # the os-vif plugin's own group
 
 vif_plug = priv_context.PrivContext(
     'nova_lxc_contrail',

@@ -14,8 +14,8 @@ from pyroute2 import IPRoute
 from bridge_helpers import PROTOCOLS
 from bridge_helpers import links
 from bridge_helpers import veth_on
-from nova_lxc_contrail import bridge
 from nova_lxc_contrail import netdev
+from nova_lxc_contrail import privileged
 from nova_lxc_contrail.exception import AgentRejected
 from nova_lxc_contrail.exception import InvalidPort
 from nova_lxc_contrail.exception import NetdevError
@@ -340,9 +340,9 @@ class WatchedLocal(object):
         self.double.wait_for(lambda: record['id'] in self.double.ports(),
                              timeout=2.0)
         self.held_before.append(record['id'] in self.double.ports())
-        bridge.plug_local(ifname, record, ports_dir)
+        privileged.plug_local(ifname, record, ports_dir)
 
-    unplug = staticmethod(bridge.unplug_local)
+    unplug = staticmethod(privileged.unplug_local)
 
 
 @pytest.mark.parametrize('protocol', ('thrift', 'rest'))

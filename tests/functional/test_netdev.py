@@ -15,8 +15,8 @@ from pyroute2 import IPRoute
 from bridge_helpers import inside_new_netns
 from bridge_helpers import links
 from bridge_helpers import veth_on
-from nova_lxc_contrail import compat
 from nova_lxc_contrail import netdev
+from nova_lxc_contrail import netlink
 from tests.agent_double.samples import new_id
 
 pytestmark = [pytest.mark.root, pytest.mark.py27]
@@ -132,7 +132,7 @@ def test_an_error_answer_keeps_the_socket_usable(netns):
 
 
 def _getlink(name):
-    msg = compat.ifinfmsg()
+    msg = netlink.ifinfmsg()
     msg['attrs'] = [('IFLA_IFNAME', name)]
     return msg
 
@@ -141,23 +141,23 @@ def test_a_request_skips_an_answer_left_by_an_earlier_one(netns):
     first, second = bridge_name(), bridge_name()
     for name in (first, second):
         netdev.ensure_bridge(name)
-    sock = compat.netlink_socket()
+    sock = netlink.netlink_socket()
     try:
         # an abandoned request: sent, its answer never read
         stale = _getlink(first)
-        stale['header'].update(type=compat.RTM_GETLINK, flags=compat.GET,
+        stale['header'].update(type=netlink.RTM_GETLINK, flags=netlink.GET,
                                sequence_number=0x7fffffff, pid=0)
         stale.encode()
         sock.sendto(stale.data, (0, 0))
-        answers = compat.netlink_request(sock, _getlink(second),
-                                         compat.RTM_GETLINK, compat.GET)
+        answers = netlink.netlink_request(sock, _getlink(second),
+                                          netlink.RTM_GETLINK, netlink.GET)
         assert [a.get_attr('IFLA_IFNAME') for a in answers] == [second]
         # an acknowledged request: no answers, the ack consumed
-        assert compat.netlink_request(
+        assert netlink.netlink_request(
             sock, netdev._bridge_msg(index=answers[0]['index']),
-            compat.RTM_NEWLINK) == []
-        again = compat.netlink_request(sock, _getlink(first),
-                                       compat.RTM_GETLINK, compat.GET)
+            netlink.RTM_NEWLINK) == []
+        again = netlink.netlink_request(sock, _getlink(first),
+                                        netlink.RTM_GETLINK, netlink.GET)
         assert [a.get_attr('IFLA_IFNAME') for a in again] == [first]
     finally:
         sock.close()
@@ -166,19 +166,19 @@ def test_a_request_skips_an_answer_left_by_an_earlier_one(netns):
 def test_a_refused_request_raises_the_kernels_errno(netns):
     name = bridge_name()
     netdev.ensure_bridge(name)
-    sock = compat.netlink_socket()
+    sock = netlink.netlink_socket()
     try:
-        with pytest.raises(compat.NetlinkError) as missing:
-            compat.netlink_request(sock, _getlink(bridge_name()),
-                                   compat.RTM_GETLINK, compat.GET)
+        with pytest.raises(netlink.NetlinkError) as missing:
+            netlink.netlink_request(sock, _getlink(bridge_name()),
+                                    netlink.RTM_GETLINK, netlink.GET)
         assert missing.value.code == errno.ENODEV
-        with pytest.raises(compat.NetlinkError) as taken:
-            compat.netlink_request(sock, netdev._bridge_msg(name),
-                                   compat.RTM_NEWLINK, compat.CREATE)
+        with pytest.raises(netlink.NetlinkError) as taken:
+            netlink.netlink_request(sock, netdev._bridge_msg(name),
+                                    netlink.RTM_NEWLINK, netlink.CREATE)
         assert taken.value.code == errno.EEXIST
-        assert compat.netlink_request(sock, _getlink(name), compat.RTM_GETLINK,
-                                      compat.GET)[0].get_attr(
-                                          'IFLA_IFNAME') == name
+        assert netlink.netlink_request(sock, _getlink(name), netlink.RTM_GETLINK,
+                                       netlink.GET)[0].get_attr(
+                                           'IFLA_IFNAME') == name
     finally:
         sock.close()
 

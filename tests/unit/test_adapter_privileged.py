@@ -7,6 +7,8 @@ from __future__ import absolute_import
 import io
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -206,3 +208,43 @@ def test_the_bookworm_filter_refuses_arguments_ending_in_a_newline():
         bad = list(argv)
         bad[i] += '\n'
         assert not _allowed(filters, bad), bad
+
+
+# What a fresh interpreter has loaded after importing one module: run in a
+# child so that no module of this test run counts.
+_LOADED = """
+import sys
+import %s
+print('\\n'.join(sorted(sys.modules)))
+"""
+
+
+def loaded_by(module):
+    overlay = os.path.dirname(os.path.dirname(os.path.abspath(
+        privileged.__file__)))
+    env = dict(os.environ, PYTHONPATH=overlay)
+    out = subprocess.check_output([sys.executable, '-c', _LOADED % module],
+                                  env=env)
+    return set(out.decode('ascii').split())
+
+
+def agent_side(modules):
+    return sorted(m for m in modules if m == 'thrift' or
+                  m.startswith(('thrift.', 'nova_lxc_contrail.agent')))
+
+
+@pytest.mark.parametrize('module', [
+    'nova_lxc_contrail.privileged',     # contrail-bridge-helper (icehouse)
+    'nova_lxc_contrail.privsep',        # the privsep daemon (bookworm)
+])
+def test_the_privileged_half_loads_no_agent_client(module):
+    if module.endswith('privsep'):
+        pytest.importorskip('oslo_privsep',
+                            reason='the privsep adapter is bookworm\'s')
+    # The check itself sees the agent's modules where they are loaded.
+    assert 'nova_lxc_contrail.agent.thrift' in \
+        agent_side(loaded_by('nova_lxc_contrail.bridge'))
+    modules = loaded_by(module)
+    assert module in modules and 'nova_lxc_contrail.netdev' in modules
+    assert agent_side(modules) == []
+    assert 'nova_lxc_contrail.bridge' not in modules

@@ -11,6 +11,7 @@ from __future__ import absolute_import
 
 import logging
 
+from nova_lxc_contrail.port import NO_IPV4
 from nova_lxc_contrail.port import TYPE_NAMES
 
 LOG = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class LibraryClient(object):
         return None   # the library does not tell
 
     def add_port(self, port):
-        kwargs = dict(ip_address=port.ip_address or '0.0.0.0',
+        kwargs = dict(ip_address=port.ip_address or NO_IPV4,
                       vn_id=port.network_id,
                       display_name=port.display_name,
                       hostname=port.hostname,

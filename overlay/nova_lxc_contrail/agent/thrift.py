@@ -23,6 +23,7 @@ from nova_lxc_contrail.agent.instance_service import ttypes
 from nova_lxc_contrail.exception import AgentProtocolError
 from nova_lxc_contrail.exception import AgentRejected
 from nova_lxc_contrail.exception import AgentUnavailable
+from nova_lxc_contrail.port import NO_IPV4
 
 _UNREACHABLE = (TTransport.TTransportException, socket.error, EOFError)
 # No string or list in an answer comes near these.
@@ -39,7 +40,7 @@ def to_thrift(port):
     return ttypes.Port(port_id=tuuid(port.port_id),
                        instance_id=tuuid(port.instance_id),
                        tap_name=port.ifname,
-                       ip_address=port.ip_address or '0.0.0.0',
+                       ip_address=port.ip_address or NO_IPV4,
                        vn_id=tuuid(port.network_id),
                        mac_address=port.mac,
                        display_name=port.display_name,
