@@ -26,10 +26,18 @@ def _suite_uri(suite):
 def apt_config():
     """Write (once) and return the path of our private APT_CONFIG file."""
     root = cache_dir("apt")
-    bw = pins.series_pins("bookworm")
-    src_suites = [bw["debian_suite"], bw["reconstructed"]["suite"]] + \
-        list(bw["rebase"]["debian_suites"])
-    bin_suites = list(bw["rebase"]["watch_suites"])
+    src_suites, bin_suites = [], []
+    for name in pins.series_names():        # the Debian series' suites
+        pin = pins.series_pins(name)
+        if "debian_suite" not in pin:
+            continue
+        for suite in [pin["debian_suite"], pin.get("reconstructed", {}).get("suite")] + \
+                list(pin.get("rebase", {}).get("debian_suites", [])):
+            if suite and suite not in src_suites:
+                src_suites.append(suite)
+        for suite in pin.get("rebase", {}).get("watch_suites", []):
+            if suite not in bin_suites:
+                bin_suites.append(suite)
     lines = ["deb-src %s %s main" % (_suite_uri(s), s) for s in src_suites]
     lines += ["deb %s %s main" % (_suite_uri(s), s) for s in bin_suites]
     sources = root / "sources.list"

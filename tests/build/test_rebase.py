@@ -112,7 +112,7 @@ def test_newer_debian_nova_than_the_base_fails(tmp_path, revision, stale):
     rc, out = apt.run_cache("madison", watched)
     offered = debsrc.parse_madison(watched, out)
     assert offered == [(version, "bookworm-security", "Packages")]
-    failures = rebase.newer_base_failures(offered)
+    failures = rebase.newer_base_failures("bookworm", offered)
     if stale:
         assert len(failures) == 1 and version in failures[0] \
             and pin["debian_version"] in failures[0]
