@@ -72,8 +72,7 @@ def patch_digests(patches):
 
 def key(*parts):
     """A short digest of PARTS (anything JSON can show): a cache entry's name."""
-    blob = json.dumps(parts[0] if len(parts) == 1 else list(parts), sort_keys=True,
-                      default=str).encode()
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -146,7 +145,7 @@ def cached_debs(kind, inputs, builder, force=False):
 
     Kept under .work/debs/cache/<kind>-<key>, the key hashing the inputs and
     the build code; the KEEP_DEBS newest builds of each kind are kept."""
-    store = work_dir("debs/cache") / ("%s-%s" % (kind, key([recipe_digests(), inputs])))
+    store = work_dir("debs/cache") / ("%s-%s" % (kind, key(recipe_digests(), inputs)))
     if (store / "DONE").exists() and not force:
         progress(kind, "inputs unchanged: reusing %s" % store.name)
         return sorted(store.glob("*.deb"))

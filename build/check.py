@@ -64,12 +64,6 @@ def stestr_counts(output):
                   grab("Failed") + grab("Unexpected Success"), grab("Skipped"))
 
 
-def run(cmd, **kw):
-    """Run CMD with its output going to ours (the runner's output is kept)."""
-    print("+ %s" % " ".join(str(c) for c in cmd), flush=True)
-    return subprocess.run([str(c) for c in cmd], **kw)
-
-
 # Seconds a pytest stage may take before it is interrupted (a hung test must
 # fail the stage with its stack printed, not run into CI's own limit), and
 # seconds after which one test prints every thread's stack (faulthandler).

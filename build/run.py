@@ -1,8 +1,8 @@
 """Running the build's commands: one runner, one error tail.
 
 A failing command is a one-line BuildError that names what was being done
-and the line of its output that says what went wrong (apt's first ``E:``,
-else the last error-looking line, else the last line).
+and the line of its output that says what went wrong (apt's first ``E:``
+or unmet dependency, else the last error-looking line, else the last line).
 
 ``Host`` runs commands on this machine; a series whose commands run in a
 root of another Debian suite gives a runner with the same interface
@@ -22,7 +22,7 @@ _ERROR = re.compile(r"^(E:|ERROR|error:|dpkg-\S+: error|make: \*\*\*)|\w*Error\b
 def error_tail(output):
     """The line of OUTPUT that says what went wrong."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    apt = [ln for ln in lines if ln.startswith("E: ")]
+    apt = [ln for ln in lines if ln.startswith("E: ") or "but it is not" in ln]
     if apt:
         return apt[0][:300]
     errors = [ln for ln in lines if _ERROR.search(ln)]

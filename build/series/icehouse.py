@@ -222,8 +222,6 @@ def _check_claimed(root, stages):
         raise BuildError("no package ships %s" % sorted(modules - packaged)[0])
 
 
-
-
 class Icehouse(Series):
     source_hint = "set NOVA_SOURCE=..."
     operator_packages = ("nova-compute-lxc", "python-nova-lxc-contrail")
