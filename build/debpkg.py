@@ -354,6 +354,33 @@ def py27_install(python, srcdir, root, env, log):
             junk.unlink()
 
 
+def py27_root(python, srcdir, root, env, log):
+    """py27_install of SRCDIR into ROOT, less the egg-info's SOURCES.txt
+    (build paths, of no use): the installed root a Python 2.7 package's
+    files are taken from."""
+    py27_install(python, srcdir, root, env, log)
+    for info in Path(root).glob("usr/lib/python2.7/dist-packages/*.egg-info"):
+        (info / "SOURCES.txt").unlink(missing_ok=True)
+    return Path(root)
+
+
+def binary_fields(para, source, version, substvars, relations):
+    """A binary package's control fields as dh_gencontrol writes them: PARA
+    (its debian/control paragraph, less Build-Profiles) with ${...} of the
+    RELATIONS fields substituted, plus what it inherits from SOURCE (the
+    source paragraph) and VERSION."""
+    fields = {k: v for k, v in para.items() if k != "Build-Profiles"}
+    for rel in relations:
+        if rel in fields:
+            fields[rel] = substitute(fields[rel], substvars)
+    fields.update({"Source": source["Source"], "Version": version,
+                   "Maintainer": source["Maintainer"],
+                   "Section": fields.get("Section", source.get("Section")),
+                   "Priority": fields.get("Priority", source.get("Priority")),
+                   "Homepage": source.get("Homepage")})
+    return fields
+
+
 PY2_POSTINST = """\
 #!/bin/sh
 set -e
