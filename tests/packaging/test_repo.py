@@ -215,9 +215,9 @@ def test_nova_build_inputs_do_not_include_the_overlay():
     assert set(inputs) == set(files)
 
 
-@pytest.mark.parametrize("builder", ["overlay_py3", "overlay_py2"])
+@pytest.mark.parametrize("builder", ["python3_packages", "python2_packages"])
 def test_overlay_packages_are_reproducible(builder, tmp_path):
-    build = getattr(debs, builder)
+    build = getattr(overlay, builder)
     with debs.lock():
         first = {p.name: p.read_bytes() for p in build()}
         second = {p.name: p.read_bytes() for p in build(force=True)}
