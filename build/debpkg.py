@@ -10,6 +10,7 @@
   clamped to SOURCE_DATE_EPOCH so that the same inputs give the same bytes.
 """
 
+import configparser
 import email.utils
 import glob
 import gzip
@@ -19,11 +20,16 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
-from build.log import BuildError
+from debian import changelog, deb822
+
+from build.log import BuildError, progress
+from build.run import HOST, run
 
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+DEB_BUILD_OPTIONS = "nocheck nodoc"
 
 
 def clean_env(**extra):
@@ -53,7 +59,6 @@ def sdist_manifest(tree):
     from `git archive` or our copy of the checkout has none. The egg-info
     goes where setuptools looks: below [files] packages_root, named after
     [metadata] name."""
-    import configparser
     tree = Path(tree)
     cfg = configparser.ConfigParser()
     cfg.read(tree / "setup.cfg")
@@ -71,59 +76,14 @@ def sdist_manifest(tree):
     return manifest
 
 
-def run(cmd, what, log=None, **kw):
-    """Run CMD; its output goes to LOG (appended) or is captured.
-
-    A failure raises a one-line BuildError naming WHAT and the last
-    meaningful line of the output (and the log, when there is one)."""
-    cmd = [str(c) for c in cmd]
-    if log:
-        with open(log, "ab") as out:
-            out.write(("$ %s\n" % " ".join(cmd)).encode())
-            out.flush()
-            res = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, **kw)
-        output = Path(log).read_bytes()[-20000:].decode(errors="replace")
-    else:
-        res = subprocess.run(cmd, capture_output=True, **kw)
-        output = (res.stdout + res.stderr).decode(errors="replace")
-    if res.returncode != 0:
-        raise BuildError("%s failed (exit %d): %s%s" % (
-            what, res.returncode, last_error(output),
-            " (log: %s)" % log if log else ""))
-    return output
-
-
-def last_error(output):
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if re.search(
-        r"^(E:|error:|dpkg-\S+: error|make: \*\*\*)|Error\b|[Ff]ailed|not found", ln)]
-    return (errors or lines or ["no output"])[-1][:300]
-
-
 # -- deb822 ---------------------------------------------------------------------
 
 def parse_paragraphs(text):
     """deb822 text (debian/control, Packages) as a list of field dicts.
 
-    Continuation lines are kept, joined with newlines, as dpkg keeps them."""
-    paragraphs, current, key = [], {}, None
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        if not line.strip():
-            if current:
-                paragraphs.append(current)
-            current, key = {}, None
-        elif line[0] in " \t":
-            if key is None:
-                raise BuildError("deb822: continuation line without a field: %r" % line)
-            current[key] += "\n" + line
-        else:
-            key, _, value = line.partition(":")
-            current[key] = value.strip()
-    if current:
-        paragraphs.append(current)
-    return paragraphs
+    Continuation lines are kept, joined with newlines, as dpkg keeps them;
+    comment lines are dropped (python3-debian's deb822 parser)."""
+    return [dict(para) for para in deb822.Deb822.iter_paragraphs(text.splitlines())]
 
 
 def format_paragraph(fields):
@@ -151,26 +111,23 @@ def fold_list(value):
 
 # -- changelogs -----------------------------------------------------------------
 
-_HEAD = re.compile(r"^(\S+) \(([^)]+)\) ([^;]+); urgency=(\S+)")
-_TRAILER = re.compile(r"^ -- (.+?) <([^>]+)>  (.+)$")
-
-
 def changelog_entry(text):
-    """The first entry of a debian/changelog text."""
+    """The first entry of a debian/changelog text (python3-debian's parser):
+    its fields, SOURCE_DATE_EPOCH and its own text, verbatim."""
+    try:
+        block = changelog.Changelog(text, max_blocks=1, strict=True)[0]
+    except (changelog.ChangelogParseError, IndexError, ValueError) as exc:
+        raise BuildError("not a debian/changelog entry: %r (%s)"
+                         % ((text.splitlines() or [""])[0], exc))
+    if not block.date:
+        raise BuildError("debian/changelog entry %s has no trailer line" % block.version)
     lines = text.splitlines()
-    head = _HEAD.match(lines[0]) if lines else None
-    if not head:
-        raise BuildError("not a debian/changelog entry: %r" % (lines[:1] or [""])[0])
-    for i, line in enumerate(lines[1:], 1):
-        trailer = _TRAILER.match(line)
-        if trailer:
-            date = email.utils.parsedate_to_datetime(trailer.group(3))
-            return {"source": head.group(1), "version": head.group(2),
-                    "distribution": head.group(3), "urgency": head.group(4),
-                    "maintainer": "%s <%s>" % trailer.groups()[:2],
-                    "epoch": int(date.timestamp()),
-                    "text": "\n".join(lines[:i + 1]) + "\n"}
-    raise BuildError("debian/changelog entry %s has no trailer line" % head.group(2))
+    end = next(i for i, line in enumerate(lines) if line.startswith(" -- "))
+    return {"source": block.package, "version": str(block.version),
+            "distribution": block.distributions, "urgency": block.urgency,
+            "maintainer": block.author,
+            "epoch": int(email.utils.parsedate_to_datetime(block.date).timestamp()),
+            "text": "\n".join(lines[:end + 1]) + "\n"}
 
 
 def upstream_version(version):
@@ -380,6 +337,33 @@ def py27_install(python, srcdir, root, env, log):
             junk.unlink()
 
 
+def py27_root(python, srcdir, root, env, log):
+    """py27_install of SRCDIR into ROOT, less the egg-info's SOURCES.txt
+    (build paths, of no use): the installed root a Python 2.7 package's
+    files are taken from."""
+    py27_install(python, srcdir, root, env, log)
+    for info in Path(root).glob("usr/lib/python2.7/dist-packages/*.egg-info"):
+        (info / "SOURCES.txt").unlink(missing_ok=True)
+    return Path(root)
+
+
+def binary_fields(para, source, version, substvars, relations):
+    """A binary package's control fields as dh_gencontrol writes them: PARA
+    (its debian/control paragraph, less Build-Profiles) with ${...} of the
+    RELATIONS fields substituted, plus what it inherits from SOURCE (the
+    source paragraph) and VERSION."""
+    fields = {k: v for k, v in para.items() if k != "Build-Profiles"}
+    for rel in relations:
+        if rel in fields:
+            fields[rel] = substitute(fields[rel], substvars)
+    fields.update({"Source": source["Source"], "Version": version,
+                   "Maintainer": source["Maintainer"],
+                   "Section": fields.get("Section", source.get("Section")),
+                   "Priority": fields.get("Priority", source.get("Priority")),
+                   "Homepage": source.get("Homepage")})
+    return fields
+
+
 PY2_POSTINST = """\
 #!/bin/sh
 set -e
@@ -405,3 +389,57 @@ fi
 def py2_scripts(package):
     return {"postinst": PY2_POSTINST.format(package=package),
             "prerm": PY2_PRERM.format(package=package)}
+
+
+# -- dpkg-buildpackage ------------------------------------------------------------
+
+_APT = threading.Lock()          # one apt-get at a time (dpkg's lock)
+
+
+def build_deps(tree, what, runner=HOST):
+    """Install TREE's build dependencies where RUNNER builds."""
+    try:
+        with _APT:
+            runner.ensure_build_deps(tree)
+    except BuildError as exc:
+        raise BuildError("cannot install the build dependencies of %s: %s" % (what, exc))
+
+
+def dpkg_buildpackage(tree, log, nice=0, runner=HOST):
+    """dpkg-buildpackage -b -us -uc in a clean environment.
+
+    -nc: the tree is always freshly unpacked, so `debian/rules clean` (which
+    imports setup.py) has nothing to clean. SOURCE_DATE_EPOCH is set by
+    dpkg-buildpackage from the changelog's top entry. The tree is no git
+    checkout, whatever encloses it (see no_git). NICE lowers the priority of
+    a build that runs beside nova's (the one everyone waits for)."""
+    progress("build", "dpkg-buildpackage -b -us -uc (DEB_BUILD_OPTIONS=%s) in %s, log %s"
+             % (DEB_BUILD_OPTIONS, tree, log))
+    runner.run(["nice", "-n", str(nice), "dpkg-buildpackage", "-b", "-us", "-uc", "-nc"],
+               "dpkg-buildpackage of %s" % Path(tree).name, log=log,
+               cwd=runner.path(tree),
+               env=clean_env(DEB_BUILD_OPTIONS=DEB_BUILD_OPTIONS, **no_git(tree)))
+
+
+def binary_packages(control_path, profiles=()):
+    """Names of the binary packages CONTROL builds with PROFILES active."""
+    out = []
+    for para in parse_paragraphs(Path(control_path).read_text())[1:]:
+        wanted = para.get("Build-Profiles", "")
+        if wanted and not any(p in wanted for p in profiles):
+            continue
+        out.append(para["Package"])
+    return out
+
+
+def collect(parent, names, version, out):
+    """Move the .debs NAMES of VERSION from PARENT into OUT; all must exist."""
+    found = []
+    for name in names:
+        deb = Path(parent) / ("%s_%s_all.deb" % (name, file_version(version)))
+        if not deb.exists():
+            raise BuildError("the build did not produce %s (look in %s)" % (deb.name, parent))
+        found.append(Path(shutil.move(deb, Path(out) / deb.name)))
+    for extra in Path(parent).glob("*.buildinfo"):
+        shutil.move(extra, Path(out) / extra.name)
+    return found
