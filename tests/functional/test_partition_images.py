@@ -158,14 +158,10 @@ def test_explicit_partition_wins(nova, rootfs, tmp_path, container_dir):
     assert loops_of(image.path) == [] and mounted_at(container_dir) == []
 
 
-def test_a_cycle_runs_two_commands(nova, rootfs, tmp_path, container_dir,
-                                   monkeypatch):
-    """setup, clean_lxc_namespace, teardown of a partitioned image: one
-    mount (which attaches the loop device) and one umount (after which the
-    kernel detaches it); no losetup, kpartx or udevadm."""
-    api, model, _exc = nova
+@pytest.fixture
+def commands(nova, monkeypatch):
+    """The names of the commands nova runs (they still run, for real)."""
     from oslo_concurrency import processutils
-    image, _n = build(tmp_path, rootfs, "gpt-cloud-image")
     run = []
     execute = processutils.execute
 
@@ -173,12 +169,37 @@ def test_a_cycle_runs_two_commands(nova, rootfs, tmp_path, container_dir,
         run.append(cmd[0])
         return execute(*cmd, **kwargs)
     monkeypatch.setattr(processutils, "execute", spy)
+    return run
+
+
+def test_a_cycle_runs_two_commands(nova, rootfs, tmp_path, container_dir,
+                                   commands):
+    """setup, clean_lxc_namespace, teardown of a partitioned image: one
+    mount (which attaches the loop device) and one umount (after which the
+    kernel detaches it); no losetup, kpartx or udevadm."""
+    api, model, _exc = nova
+    image, _n = build(tmp_path, rootfs, "gpt-cloud-image")
     device = api.setup_container(model.LocalFileImage(image.path, "raw"),
                                  str(container_dir), partition="auto",
                                  init_path="/sbin/init")
     api.clean_lxc_namespace(str(container_dir))
     api.teardown_container(str(container_dir), device)
-    assert run == ["mount", "umount"]
+    assert commands == ["mount", "umount"]
+    assert loops_of(image.path) == [] and mounted_at(container_dir) == []
+
+
+def test_a_failed_mount_leaves_no_loop_device(nova, rootfs, tmp_path,
+                                              container_dir, commands):
+    """mount -o loop on a partition without a filesystem (the BIOS boot
+    one, asked for explicitly) fails, and mount releases the loop device
+    it attached: nothing is left for nova to undo, no losetup runs."""
+    api, model, exc = nova
+    image, _n = build(tmp_path, rootfs, "gpt-cloud-image")
+    with pytest.raises(exc.NovaException) as err:
+        api.setup_container(model.LocalFileImage(image.path, "raw"),
+                            str(container_dir), partition=1)
+    assert "Failed to mount partition 1" in str(err.value)
+    assert commands == ["mount"]
     assert loops_of(image.path) == [] and mounted_at(container_dir) == []
 
 
