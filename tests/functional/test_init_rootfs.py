@@ -15,6 +15,7 @@ import pytest
 
 from tests.lib import images
 from tests.lib.images import Part, Script, Symlink
+from tests.lib.mountns import MountHolder
 from tests.lib.nova_tree import import_patched_nova
 
 pytestmark = pytest.mark.root
@@ -206,10 +207,11 @@ def test_setup_container_checks_the_init(nova, tmp_path, cleanup, case):
 
 
 class Recorder(object):
-    """A libvirt connection that records the name of every call."""
+    """A libvirt connection that records the name of every call, and runs
+    the hook of a call's name after it."""
 
     def __init__(self, conn):
-        self._conn, self.calls = conn, []
+        self._conn, self.calls, self.hooks = conn, [], {}
 
     def __getattr__(self, name):
         attr = getattr(self._conn, name)
@@ -218,7 +220,9 @@ class Recorder(object):
 
         def call(*args, **kwargs):
             self.calls.append(name)
-            return attr(*args, **kwargs)
+            result = attr(*args, **kwargs)
+            self.hooks.get(name, lambda: None)()
+            return result
         return call
 
 
@@ -285,15 +289,23 @@ def test_spawn_with_the_init_of_the_image_property(nova, driver, tmp_path,
                                                    cleanup):
     """The control: the same tree (no /sbin/init), with the image property
     os_init_path naming /bin/busybox, reaches libvirt and defines the
-    domain; its device is released at destroy."""
+    domain; its device is released when the container stops."""
     drvr, conn, instance, _ctx = driver
     instance.system_metadata["image_os_init_path"] = "/bin/busybox"
-    spawn(driver, tmp_path, "missing")
-    assert "defineXML" in conn.calls
-    assert conn.lookupByUUIDString(UUID).UUIDString() == UUID
-    device = instance.system_metadata["rootfs_device_name"]
-    assert loops_of(tmp_path / UUID / "disk") == [device]
-    # The container "runs": only the host's view was unmounted.
-    assert mounts_below(tmp_path) == []
+    # The container: a copy of the mounts taken when the domain is defined
+    # (the fake libvirt starts nothing).
+    containers = []
+    conn.hooks["defineXML"] = lambda: containers.append(MountHolder())
+    try:
+        spawn(driver, tmp_path, "missing")
+        assert "defineXML" in conn.calls and len(containers) == 1
+        assert conn.lookupByUUIDString(UUID).UUIDString() == UUID
+        device = instance.system_metadata["rootfs_device_name"]
+        assert loops_of(tmp_path / UUID / "disk") == [device]
+        # The container runs: only the host's view was unmounted.
+        assert mounts_below(tmp_path) == []
+    finally:
+        for container in containers:
+            container.stop()
     drvr._teardown_container(instance)
     assert loops_of(tmp_path / UUID / "disk") == []

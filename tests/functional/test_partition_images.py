@@ -1,8 +1,10 @@
 """The patched nova (bookworm series) mounting LXC root filesystems from real
 images, as root: nova.virt.disk.api.setup_container / clean_lxc_namespace /
-teardown_container run for real (loop devices with offsets, mounts through
-nova's privsep entrypoints run in-process), on images built with sfdisk,
-sgdisk and mkfs. After each test nothing of it stays mounted or attached.
+teardown_container run for real ("mount -o loop" at the partition's offset,
+through nova's privsep entrypoints run in-process), on images built with
+sfdisk, sgdisk and mkfs. A running container is stood in for by a process
+holding a copy of the mounts in its own namespace, as libvirt's LXC
+controller does. After each test nothing of it stays mounted or attached.
 """
 
 import json
@@ -14,6 +16,7 @@ import pytest
 
 from tests.lib import images
 from tests.lib.images import Part
+from tests.lib.mountns import MountHolder
 from tests.lib.nova_tree import import_patched_nova
 
 pytestmark = pytest.mark.root
@@ -44,6 +47,12 @@ def loops_of(path):
              int(d.get("sizelimit") or 0))
             for d in (json.loads(out)["loopdevices"] if out.strip() else ())
             if (d.get("back-file") or "").split(" (deleted)")[0] == str(path)]
+
+
+def autoclear(device):
+    """Whether the kernel detaches the loop device with its last unmount."""
+    with open("/sys/block/%s/loop/autoclear" % os.path.basename(device)) as f:
+        return f.read().strip() == "1"
 
 
 def mounted_at(path):
@@ -108,13 +117,19 @@ def test_root_partition_mounted_and_released(nova, rootfs, tmp_path,
     assert name == "root" and marker(container_dir) == "root"
     assert os.path.exists(os.path.join(str(container_dir), "sbin", "init"))
     assert loops_of(image.path) == [(device, start, size)]
+    assert autoclear(device)
     assert mounted_at(container_dir) == [device]
-    # The container runs: nova unmounts the host's view, keeps the device.
-    api.clean_lxc_namespace(str(container_dir))
-    assert mounted_at(container_dir) == []
-    assert loops_of(image.path) == [(device, start, size)]
-    # Destroy: the recorded device is released, and only it.
-    api.teardown_container(str(container_dir), device)
+    with MountHolder() as container:
+        # The container runs: nova unmounts the host's view, the device
+        # stays in use by the container's copy of the mount.
+        api.clean_lxc_namespace(str(container_dir))
+        assert mounted_at(container_dir) == []
+        assert loops_of(image.path) == [(device, start, size)]
+        # Destroy: the container stops, and with its mount the kernel
+        # detaches the device; teardown finds nothing left to release.
+        container.stop()
+        assert loops_of(image.path) == []
+        api.teardown_container(str(container_dir), device)
     assert loops_of(image.path) == []
 
 
@@ -126,7 +141,7 @@ def test_unpartitioned_ext4_image_used_whole(nova, rootfs, tmp_path,
     device = api.setup_container(model.LocalFileImage(image.path, "raw"),
                                  str(container_dir), partition="auto")
     assert marker(container_dir) == "whole"
-    assert loops_of(image.path) == [(device, 0, 0)]
+    assert loops_of(image.path) == [(device, 0, 0)] and autoclear(device)
     # A container that never started: teardown while still mounted.
     api.teardown_container(str(container_dir))
     assert mounted_at(container_dir) == []
@@ -141,6 +156,70 @@ def test_explicit_partition_wins(nova, rootfs, tmp_path, container_dir):
     assert marker(container_dir) == "data"
     api.teardown_container(str(container_dir), device)
     assert loops_of(image.path) == [] and mounted_at(container_dir) == []
+
+
+@pytest.fixture
+def commands(nova, monkeypatch):
+    """The names of the commands nova runs (they still run, for real)."""
+    from oslo_concurrency import processutils
+    run = []
+    execute = processutils.execute
+
+    def spy(*cmd, **kwargs):
+        run.append(cmd[0])
+        return execute(*cmd, **kwargs)
+    monkeypatch.setattr(processutils, "execute", spy)
+    return run
+
+
+def test_a_cycle_runs_two_commands(nova, rootfs, tmp_path, container_dir,
+                                   commands):
+    """setup, clean_lxc_namespace, teardown of a partitioned image: one
+    mount (which attaches the loop device) and one umount (after which the
+    kernel detaches it); no losetup, kpartx or udevadm."""
+    api, model, _exc = nova
+    image, _n = build(tmp_path, rootfs, "gpt-cloud-image")
+    device = api.setup_container(model.LocalFileImage(image.path, "raw"),
+                                 str(container_dir), partition="auto",
+                                 init_path="/sbin/init")
+    api.clean_lxc_namespace(str(container_dir))
+    api.teardown_container(str(container_dir), device)
+    assert commands == ["mount", "umount"]
+    assert loops_of(image.path) == [] and mounted_at(container_dir) == []
+
+
+def test_a_failed_mount_leaves_no_loop_device(nova, rootfs, tmp_path,
+                                              container_dir, commands):
+    """mount -o loop on a partition without a filesystem (the BIOS boot
+    one, asked for explicitly) fails, and mount releases the loop device
+    it attached: nothing is left for nova to undo, no losetup runs."""
+    api, model, exc = nova
+    image, _n = build(tmp_path, rootfs, "gpt-cloud-image")
+    with pytest.raises(exc.NovaException) as err:
+        api.setup_container(model.LocalFileImage(image.path, "raw"),
+                            str(container_dir), partition=1)
+    assert "Failed to mount partition 1" in str(err.value)
+    assert commands == ["mount"]
+    assert loops_of(image.path) == [] and mounted_at(container_dir) == []
+
+
+def test_a_loop_device_attached_by_losetup_is_still_detached(
+        nova, rootfs, tmp_path, container_dir):
+    """An instance started by an older nova: its loop device was attached
+    by losetup (no autoclear) and is detached by teardown_container."""
+    api, _model, _exc = nova
+    image, number = build(tmp_path, rootfs, "gpt-cloud-image")
+    _n, start, size, _name = image.partition(number)
+    device = subprocess.run(
+        ["losetup", "--find", "--show", "--offset", str(start),
+         "--sizelimit", str(size), image.path], capture_output=True,
+        text=True, check=True).stdout.strip()
+    assert not autoclear(device)
+    subprocess.run(["mount", device, str(container_dir)], check=True)
+    api.clean_lxc_namespace(str(container_dir))
+    assert loops_of(image.path) == [(device, start, size)]
+    api.teardown_container(str(container_dir), device)
+    assert loops_of(image.path) == []
 
 
 def _corrupt_ebr_chain(image):
