@@ -100,11 +100,18 @@ def median_ms(values):
 
 
 def cell(value):
-    return "%9s" % ("-" if value is None else "%.1f" % value)
+    return "%10s" % ("-" if value is None else "%.1f" % value)
+
+
+def daemon_starts(spans, before):
+    """The privsep daemon starts among SPANS begun before BEFORE: begun by
+    nova-compute's start (in the background), whenever they ended."""
+    return [s for s in spans if s[0] == "privsep daemon start" and s[1] < before]
 
 
 def spawn_phases(row, key):
-    spans = row[key + "_spawn_spans"]
+    early = daemon_starts(row[key + "_spawn_spans"], row[key + "_requested"])
+    spans = [s for s in row[key + "_spawn_spans"] if s not in early]
     out = phases.totals(spans)
     created, returned = phases.last_end(spans, "create"), phases.last_end(spans, "spawn")
     if created is not None and returned is not None:
@@ -123,7 +130,7 @@ def destroy_phases(row, key):
 
 
 def phase_table(title, table, rows, keys, extract):
-    print("%-38s%s" % (title, "".join("%9s%9s" % (k + " warm", k + " 1st") for k in keys)))
+    print("%-38s%s" % (title, "".join("%10s%10s" % (k + " warm", k + " 1st") for k in keys)))
     per = {k: ([extract(r, k) for r in rows[1:]], extract(rows[0], k)) for k in keys}
     for label, phase in table:
         cells = []
@@ -147,11 +154,11 @@ def show(title, instance, rows, report):
               "unpartitioned image, nova's stock bridge VIF on an existing bridge")
     med = {name: statistics.median(r[name] for r in warm) for name in warm[0]
            if name.endswith(("_start", "_teardown"))}
-    print("%-38s%9s%9s%9s%9s%9s" % ("", "ours", "base", "bare", "ours/base", "ours/bare"))
+    print("%-38s%9s%9s%9s%10s%10s" % ("", "ours", "base", "bare", "ours/base", "ours/bare"))
     for label, what in (("spawn until pid 1 runs", "start"), ("teardown", "teardown")):
         ours, bare = med["nova_" + what], med["bare_" + what]
         base = med.get("base_" + what)
-        print("%-38s%9.1f%9s%9.1f%9s%8.1fx" % (
+        print("%-38s%9.1f%9s%9.1f%10s%9.1fx" % (
             label, 1000 * ours, "-" if base is None else "%.1f" % (1000 * base),
             1000 * bare, "-" if base is None else "%.2fx" % (ours / base), ours / bare))
     if "base" in keys:
@@ -161,7 +168,7 @@ def show(title, instance, rows, report):
                                             1000 * less[0], 1000 * less[1], "",
                                             less[0] / less[1]))
     first = rows[0]
-    print("%-38s%9.1f%9s%9.1f%9s%8.1fx" % (
+    print("%-38s%9.1f%9s%9.1f%10s%9.1fx" % (
         "first spawn after nova-compute start", 1000 * first["nova_start"],
         "%.1f" % (1000 * first["base_start"]) if "base" in keys else "-",
         1000 * first["bare_start"], "(n/c)" if "base" in keys else "-",
@@ -180,6 +187,16 @@ def show(title, instance, rows, report):
                  for i, (label, t) in enumerate(steps[1:])]
         print("nova-compute start (%s), ms: %s; total %.0f" % (
             name, ", ".join(parts), 1000 * (start["answered"] - start["launched"])))
+        first = "base" if name == "base" else "nova"
+        early = start.get("start_spans", []) + daemon_starts(
+            rows[0][first + "_spawn_spans"], rows[0][first + "_requested"])
+        early = [s for s in early if s[0] == "privsep daemon start"]
+        if early:
+            print("  privsep daemons started with it, ms: %s (start call to daemon up; "
+                  "+: up after nova-compute's start returned)" % ", ".join(
+                      "%.0f (up at %+.0f)" % (1000 * (end - begin),
+                                              1000 * (end - start["answered"]))
+                      for _phase, begin, end in early))
         if start.get("timing_missing"):
             print("  not timed (absent from this tree): %s" % ", ".join(start["timing_missing"]))
     print("(the whole run: %.0f s, libvirtd start %.1f s)"
