@@ -34,6 +34,9 @@ class ContrailBridgePlugin(plugin.PluginBase):
     def __init__(self, group):
         super(ContrailBridgePlugin, self).__init__(group)
         self.bridges = bridge.BridgeDriver(group=group, local=privsep)
+        # os-vif loads the plugin at nova-compute's start: the daemon's
+        # start (seconds) goes there, not into the first spawn
+        privsep.start_early()
 
     def describe(self):
         return objects.host_info.HostPluginInfo(

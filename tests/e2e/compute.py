@@ -31,6 +31,8 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 
+import phases  # noqa: E402  (tests/e2e/phases.py, beside this script)
+
 CONFIG_FILES = ["/etc/nova/nova.conf", "/etc/nova/nova-compute.conf"]
 
 
@@ -86,8 +88,14 @@ class Recorder(object):
 class Compute(object):
     def __init__(self):
         self.instances = {}          # uuid -> (instance, network_info)
+        self.recorder = None
 
-    def start(self, log_file):
+    def start(self, log_file, timed=False, config_files=()):
+        """nova-compute's start; TIMED: the bench's phase recorder on nova's
+        and our functions (tests/e2e/phases.py), and the start's own steps
+        (wall-clock times, for the bench: its child was started at a time
+        it knows)."""
+        steps = [("entered", time.time())]
         from oslo_log import log as logging
         from oslo_privsep import priv_context
         import os_vif
@@ -97,8 +105,11 @@ class Compute(object):
         from nova.objects import base as objects_base
         from nova.virt import fake
         from nova.virt.libvirt import driver as libvirt_driver
+        steps.append(("imports", time.time()))
+        if timed:
+            self.recorder = phases.Recorder(phases.BOOKWORM)
         argv = ["nova-compute"]
-        for path in CONFIG_FILES:
+        for path in CONFIG_FILES + list(config_files):
             argv += ["--config-file", path]
         config.parse_args(argv, configure_db=False, init_rpc=False)
         self.conf = nova.conf.CONF
@@ -106,12 +117,15 @@ class Compute(object):
         logging.setup(self.conf, "nova")
         priv_context.init(root_helper=shlex.split(utils.get_root_helper()))
         objects.register_all()
+        steps.append(("config", time.time()))
         os_vif.initialize()
+        steps.append(("os-vif plugins", time.time()))
         nova.db.main.api.DISABLE_DB_ACCESS = True
         self.conductor = Conductor()
         objects_base.NovaObject.indirection_api = self.conductor
         self.driver = libvirt_driver.LibvirtDriver(fake.FakeVirtAPI(), False)
         self.driver.init_host(self.conf.host)
+        steps.append(("init_host", time.time()))
         plugin = os_vif._EXT_MANAGER["contrail_bridge"].obj
         import nova_lxc_contrail
         return {"nova": os.path.dirname(nova.__file__),
@@ -122,7 +136,13 @@ class Compute(object):
                 "os_vif_plugin_file": sys.modules[type(plugin).__module__].__file__,
                 "root_helper": utils.get_root_helper(),
                 "libvirt_uri": self.driver._uri(),
-                "virt_type": self.conf.libvirt.virt_type}
+                "virt_type": self.conf.libvirt.virt_type,
+                "start_steps": steps,
+                "timing_missing": self.recorder.missing if self.recorder else [],
+                "start_spans": self._spans()}
+
+    def _spans(self):
+        return self.recorder.take() if self.recorder else []
 
     # -- nova objects, as the compute manager receives them ---------------
     def _context(self):
@@ -173,8 +193,9 @@ class Compute(object):
             network = model.Network(id=port["network_id"], label=port["label"],
                                     bridge=None, subnets=[subnet],
                                     meta={"tenant_id": self.project, "injected": False})
+            network["bridge"] = port.get("bridge")
             vifs.append(model.VIF(id=port["id"], address=port["mac"], network=network,
-                                  type=model.VIF_TYPE_VROUTER,
+                                  type=port.get("vif_type", model.VIF_TYPE_VROUTER),
                                   vnic_type=model.VNIC_TYPE_NORMAL,
                                   devname="tap" + port["id"][:11], details={},
                                   profile={}, active=True, ovs_interfaceid=None))
@@ -225,7 +246,7 @@ class Compute(object):
                 del host.get_connection
         seconds = time.time() - started
         guest = host.get_guest(instance)
-        return {"seconds": seconds, "domain": guest.name,
+        return {"seconds": seconds, "domain": guest.name, "spans": self._spans(),
                 "xml": guest.get_xml_desc(),
                 "rootfs_device": instance.system_metadata.get("rootfs_device_name"),
                 "image_cache": cached, "instance_dir": self._instance_dir(instance),
@@ -237,7 +258,7 @@ class Compute(object):
         started = time.time()
         self.driver.destroy(self._context(), instance, network_info,
                             block_device_info=None, destroy_disks=True)
-        return {"seconds": time.time() - started,
+        return {"seconds": time.time() - started, "spans": self._spans(),
                 "instance_dir": os.path.exists(self._instance_dir(instance))}
 
     @staticmethod

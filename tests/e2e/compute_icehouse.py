@@ -36,6 +36,8 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 
+import phases  # noqa: E402  (tests/e2e/phases.py: world.py copies it beside us)
+
 CONFIG_FILES = ["/etc/nova/nova.conf", "/etc/nova/nova-compute.conf"]
 
 
@@ -117,26 +119,34 @@ class Compute(object):
     def __init__(self):
         self.instances = {}          # uuid -> instance (dict, as icehouse's driver takes it)
         self.network_info = {}       # uuid -> NetworkInfo
+        self.recorder = None
 
-    def start(self, log_file):
+    def start(self, log_file, timed=False, config_files=()):
+        """As tests/e2e/compute.py's (TIMED: the bench's phase recorder)."""
+        steps = [('entered', time.time())]
         from oslo.config import cfg
         from nova import config, utils, version
         from nova.objects import base as objects_base
         from nova.openstack.common import log as logging
         from nova.virt.libvirt import driver as libvirt_driver
+        steps.append(('imports', time.time()))
+        if timed:
+            self.recorder = phases.Recorder(phases.ICEHOUSE)
         argv = ['nova-compute']
-        for path in CONFIG_FILES:
+        for path in CONFIG_FILES + list(config_files):
             argv += ['--config-file', path]
         config.parse_args(argv)
         self.conf = cfg.CONF
         self.conf.set_override('log_file', log_file)
         self.conf.set_override('log_dir', None)
         logging.setup('nova')
+        steps.append(('config', time.time()))
         self.conductor = Conductor(self.instances)
         objects_base.NovaObject.indirection_api = self.conductor
         self.virtapi = VirtAPI(self.instances)
         self.driver = libvirt_driver.LibvirtDriver(self.virtapi, False)
         self.driver.init_host(self.conf.host)
+        steps.append(('init_host', time.time()))
         resources = self.driver.get_available_resource(self.conf.host)
         vif_driver = type(self.driver.vif_driver)
         import nova
@@ -153,7 +163,13 @@ class Compute(object):
                 'python': '%d.%d.%d' % sys.version_info[:3],
                 'libvirt_binding': sys.modules['libvirt'].__file__,
                 'hypervisor_type': resources['hypervisor_type'],
-                'memory_mb': resources['memory_mb']}
+                'memory_mb': resources['memory_mb'],
+                'start_steps': steps,
+                'timing_missing': self.recorder.missing if self.recorder else [],
+                'start_spans': self._spans()}
+
+    def _spans(self):
+        return self.recorder.take() if self.recorder else []
 
     # -- what the compute manager hands the driver ----------------------------
     def _objects(self, spec):
@@ -253,6 +269,7 @@ class Compute(object):
         seconds = time.time() - started
         domain = self.driver._lookup_by_name(instance['name'])
         return {'seconds': seconds, 'domain': domain.name(), 'xml': domain.XMLDesc(0),
+                'spans': self._spans(),
                 'rootfs_device': instance['root_device_name'], 'image_cache': cached,
                 'instance_dir': self._instance_dir(instance),
                 'conductor': list(self.conductor.calls)}
@@ -263,7 +280,7 @@ class Compute(object):
         started = time.time()
         self.driver.destroy(self._context(instance), instance, network_info,
                             block_device_info=None, destroy_disks=True)
-        return {'seconds': time.time() - started,
+        return {'seconds': time.time() - started, 'spans': self._spans(),
                 'instance_dir': os.path.exists(self._instance_dir(instance))}
 
     @staticmethod

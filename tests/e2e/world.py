@@ -40,6 +40,7 @@ import select
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
@@ -361,25 +362,37 @@ class ComputeProcess(object):
     tests/e2e/compute_icehouse.py by the node's python2.7, as user nova
     (its script is copied where nova can read it)."""
 
-    def __init__(self, scratch, series="bookworm"):
-        self.scratch, self.series = scratch, series
+    def __init__(self, scratch, series="bookworm", name="compute", pythonpath=None):
+        self.scratch, self.series, self.name = scratch, series, name
+        self.pythonpath = pythonpath        # a nova tree ahead of the installed one
         self.proc = None
 
-    def start(self):
-        err = open(os.path.join(self.scratch, "compute.err"), "w")
+    def start(self, **kwargs):
+        """Start the child and its nova-compute side (KWARGS: compute's
+        start(): timed, config_files); its answer, plus when the process
+        was started (wall clock, for the bench)."""
+        err = open(os.path.join(self.scratch, self.name + ".err"), "w")
+        here = os.path.join(TOP, "tests", "e2e")
         if self.series == "icehouse":
             script = "/var/lib/nova/nlc-e2e-compute.py"
-            shutil.copy(os.path.join(TOP, "tests", "e2e", "compute_icehouse.py"), script)
+            shutil.copy(os.path.join(here, "compute_icehouse.py"), script)
+            shutil.copy(os.path.join(here, "phases.py"), "/var/lib/nova/phases.py")
             cmd = ["setpriv", "--reuid=nova", "--regid=nova", "--init-groups", "--",
                    "/usr/bin/python2.7", script]
             env, log = dict(ENV, HOME="/var/lib/nova"), ICEHOUSE_LOG
         else:
-            cmd = [PY3, os.path.join(TOP, "tests", "e2e", "compute.py")]
-            env, log = ENV, os.path.join(self.scratch, "nova.log")
+            cmd = [PY3, os.path.join(here, "compute.py")]
+            env, log = ENV, os.path.join(self.scratch, self.name + ".log")
+        if self.pythonpath:
+            env = dict(env, PYTHONPATH=self.pythonpath)
+        launched = time.time()
         self.proc = subprocess.Popen(
             cmd, cwd="/", env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=err, text=True, bufsize=1)
-        return self.request("start", log_file=log, timeout=2 * WAIT)
+        answer = self.request("start", log_file=log, timeout=2 * WAIT, **kwargs)
+        answer["launched"] = launched
+        answer["answered"] = time.time()
+        return answer
 
     def request(self, op, timeout=2 * WAIT, **kwargs):
         self.proc.stdin.write(json.dumps(dict(kwargs, op=op)) + "\n")
@@ -465,6 +478,29 @@ def children(pid):
     return found
 
 
+class Pid1Watcher(object):
+    """Notes when DOMAIN's pid 1 first runs (wall clock), polling every 2 ms
+    from a thread while a spawn request is out."""
+
+    def __init__(self, domain):
+        self.domain, self.seen = domain, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self):
+        while not self._stop.is_set() and self.seen is None:
+            with contextlib.suppress(OSError):      # a process gone meanwhile
+                if container_init(self.domain):
+                    self.seen = time.time()
+                    return
+            self._stop.wait(0.002)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(WAIT)
+
+
 def status_field(pid, name):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -546,6 +582,7 @@ class World(object):
                        "controllers": {}, "cgroups": {}}
         self.domains = {}                   # instance name -> domain name
         self.double = self.forwarding = self.libvirtd = self.compute = None
+        self.base_compute = None
 
     # -- facts --------------------------------------------------------------
     def leftovers(self):
@@ -632,7 +669,7 @@ class World(object):
                 "seconds": time.monotonic() - started}
 
     # -- the run ------------------------------------------------------------
-    def start(self):
+    def start(self, timed=False):
         prepare_namespace(self.scratch, self.series, self.spec.get("node"))
         self.double = AgentDouble(thrift_port=9090, rest_port=9091).start()
         self.forwarding = Forwarding(self.double)
@@ -641,7 +678,7 @@ class World(object):
         self.report["libvirtd_start_seconds"] = time.monotonic() - started
         self.report["libvirt_version"] = self.libvirtd.conn.getLibVersion()
         self.compute = ComputeProcess(self.scratch, self.series)
-        self.report["compute"] = self.compute.start()
+        self.report["compute"] = self.compute.start(timed=timed)
         if "error" in self.report["compute"]:
             raise RuntimeError("nova-compute side did not start: %s"
                                % self.report["compute"].get("traceback"))
@@ -710,29 +747,38 @@ class World(object):
 
     def bench(self):
         """Rounds of: nova's spawn until the container's pid 1 runs, nova's
-        destroy; then a bare libvirt start of the instance's rootfs
-        directory (define + create, on a plain bridge, no agent) until its
-        pid 1 runs, and its destroy + undefine. Seconds, per round."""
-        self.start()
+        destroy; the baseline's (spec's bench "baseline": unpatched nova,
+        another nova-compute child, on an unpartitioned image and a bridge
+        made here as neutron's Linux bridge agent would) the same; then a
+        bare libvirt start of the instance's rootfs directory (define +
+        create, on a plain bridge, no agent) until its pid 1 runs, and its
+        destroy + undefine. Seconds per round, and the phases the compute
+        children recorded (wall-clock spans; pid 1 seen by a watcher here
+        while the spawn runs)."""
+        self.start(timed=True)
         spec, bench = self.spec["instances"][0], self.spec["bench"]
+        baseline = bench.get("baseline")
+        bridges = [BARE_BRIDGE] + ([baseline["bridge"]] if baseline else [])
         with IPRoute() as ipr:
-            ipr.link("add", ifname=BARE_BRIDGE, kind="bridge")
-            ipr.link("set", index=ipr.link_lookup(ifname=BARE_BRIDGE)[0], state="up")
+            for name in bridges:
+                ipr.link("add", ifname=name, kind="bridge")
+                ipr.link("set", index=ipr.link_lookup(ifname=name)[0], state="up")
+        if baseline:
+            self.base_compute = ComputeProcess(self.scratch, self.series, "baseline",
+                                               pythonpath=baseline["pythonpath"])
+            self.report["baseline_compute"] = self.base_compute.start(
+                timed=True, config_files=[baseline["config"]])
+            if "error" in self.report["baseline_compute"]:
+                raise RuntimeError("baseline nova-compute did not start: %s"
+                                   % self.report["baseline_compute"].get("traceback"))
         xml = BARE_XML.format(memory=spec["flavor"]["memory_mb"], root=bench["rootfs"],
                               init=bench["init"], bridge=BARE_BRIDGE)
         rows = self.report["bench"] = []
         for _round in range(bench["rounds"]):
             row = {}
-            t0 = time.monotonic()
-            answer = self.spawn(spec)
-            self.domains[spec["name"]] = answer["domain"]
-            pid = self.started(answer["domain"])
-            row["nova_start"] = time.monotonic() - t0
-            row["nova_spawn_call"] = answer["seconds"]
-            self.settled(pid, "nova's")
-            t0 = time.monotonic()
-            self.compute.request("destroy", uuid=spec["uuid"])
-            row["nova_teardown"] = time.monotonic() - t0
+            self.bench_nova(row, "nova", self.compute, spec)
+            if baseline:
+                self.bench_nova(row, "base", self.base_compute, baseline["spec"])
             t0 = time.monotonic()
             dom = self.libvirtd.conn.defineXML(xml)
             dom.create()
@@ -744,8 +790,35 @@ class World(object):
             dom.undefine()
             row["bare_teardown"] = time.monotonic() - t0
             rows.append(row)
+            self.write_report()
         self.settle()
         self.report["leftovers_after_destroy"] = self.leftovers()
+
+    def bench_nova(self, row, key, compute, spec):
+        """One spawn + destroy of SPEC through COMPUTE, into ROW[KEY_...]."""
+        domain = "instance-%08x" % spec["id"]
+        watcher = Pid1Watcher(domain)
+        t0 = time.monotonic()
+        requested = time.time()
+        try:
+            answer = compute.request("spawn", spec=self.node_spec(spec))
+        finally:
+            watcher.stop()
+        if "error" in answer:
+            self.report["instances"][spec["name"]] = {"spawn": answer}
+            raise RuntimeError("spawn of %s failed: %s" % (spec["name"], answer["message"]))
+        self.domains[spec["name"]] = answer["domain"]
+        pid = self.started(answer["domain"])
+        row[key + "_start"] = time.monotonic() - t0
+        row[key + "_spawn_call"] = answer["seconds"]
+        row[key + "_requested"] = requested
+        row[key + "_pid1_seen"] = watcher.seen
+        row[key + "_spawn_spans"] = answer.get("spans", [])
+        self.settled(pid, key)
+        t0 = time.monotonic()
+        answer = compute.request("destroy", uuid=spec["uuid"])
+        row[key + "_teardown"] = time.monotonic() - t0
+        row[key + "_destroy_spans"] = answer.get("spans", [])
 
     def cleanup(self):
         """Remove whatever is left, in dependency order; report what it was."""
@@ -762,6 +835,7 @@ class World(object):
         if self.libvirtd and self.libvirtd.conn:
             step("domains", self._destroy_domains)
         step("compute", lambda: self.compute and self.compute.stop())
+        step("baseline compute", lambda: self.base_compute and self.base_compute.stop())
         step("mounts", self._umount)
         step("loops", lambda: [run(["losetup", "-d", dev]) and dev
                                for dev in loops(self.instances_path)])

@@ -33,8 +33,8 @@ def plugin(double, tmp_path, kernel):
                      ports_dir=str(tmp_path / 'ports'))
     for name, value in overrides.items():
         cfg.CONF.set_override(name, value, privsep.GROUP)
+    privsep.vif_plug.set_client_mode(False)   # before load: no daemon to start
     plugin = osvif.ContrailBridgePlugin.load(privsep.PLUGIN_NAME)
-    privsep.vif_plug.set_client_mode(False)
     try:
         yield plugin
     finally:
