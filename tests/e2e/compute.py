@@ -57,6 +57,8 @@ class Conductor(object):
             return self.vifs[args[0]]
         if (objname, objmethod) == ("BlockDeviceMappingList", "get_by_instance_uuid"):
             return objects.BlockDeviceMappingList(objects=[])   # no volumes
+        if (objname, objmethod) == ("ShareMappingList", "get_by_instance_uuid"):
+            return objects.ShareMappingList(objects=[])   # no shares (nova >= 29)
         if (objname, objmethod) == ("Service", "get_by_compute_host"):
             return objects.Service(context=context, host=args[0], disabled=False,
                                    disabled_reason=None, binary="nova-compute")
