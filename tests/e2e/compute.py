@@ -26,6 +26,7 @@ import nova.cmd  # noqa: F401  (eventlet monkey patching, as nova-compute)
 
 import json  # noqa: E402
 import os  # noqa: E402
+import platform  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -124,7 +125,8 @@ class Compute(object):
                 "os_vif_plugin_file": sys.modules[type(plugin).__module__].__file__,
                 "root_helper": utils.get_root_helper(),
                 "libvirt_uri": self.driver._uri(),
-                "virt_type": self.conf.libvirt.virt_type}
+                "virt_type": self.conf.libvirt.virt_type,
+                "python": platform.python_version()}
 
     # -- nova objects, as the compute manager receives them ---------------
     def _context(self):

@@ -625,7 +625,9 @@ class World(object):
         pid = self.started(domain)
         facts["ready"] = self.ready(pid, name)
         facts["pid1_cmdline"] = cmdline(pid)
-        facts["pid1_exe"] = os.readlink("/proc/%d/exe" % pid)
+        # as the container sees it (from here, a chrooted libvirtd's
+        # container root shows below that root: see inside())
+        facts["pid1_exe"] = inside(pid, "/bin/busybox readlink /proc/1/exe").stdout.strip()
         facts["nspid"] = status_field(pid, "NSpid")
         probe = inside(pid, "cat /proc/1/cmdline | tr '\\0' ' '; echo; "
                             "cat /%s; cat /proc/1/cgroup; head -1 /proc/meminfo; "
@@ -641,10 +643,17 @@ class World(object):
         files = [("memory", "memory.limit_in_bytes"), ("cpu", "cpu.shares"),
                  ("cpu", "cpu.cfs_period_us"), ("cpu", "cpu.cfs_quota_us"),
                  ("cpuset", "cpuset.cpus")]
-        read = "; ".join("cat /sys/fs/cgroup/%s%s/%s" % (c, cgroups.get(c, "/?"), f)
-                         for c, f in files)
-        values = inside(pid, read).stdout.split()
-        facts["cgroup_values"] = dict(zip((f for _c, f in files), values))
+        # the container's own cgroups (its /proc/1/cgroup), read here: the
+        # v1 hierarchies are the kernel's, one for all mount namespaces
+        # (libvirt 11.3 chrooted gives the container no cgroup fs of its own:
+        # its controllers are listed in "cgroupfs_inside")
+        facts["cgroup_values"] = {}
+        for controller, name in files:
+            path = "/sys/fs/cgroup/%s%s/%s" % (controller, cgroups.get(controller, "/?"), name)
+            with contextlib.suppress(IOError, OSError):
+                with open(path) as f:
+                    facts["cgroup_values"][name] = f.read().strip()
+        facts["cgroupfs_inside"] = inside(pid, "ls /sys/fs/cgroup").stdout.split()
         self.report["cgroups"][domain] = [
             "/sys/fs/cgroup/%s%s" % (c, p) for c, p in cgroups.items()
             if c and p not in ("/", "") and not p.startswith("/process_api")]
@@ -691,10 +700,12 @@ class World(object):
         self.report["libvirtd_start_seconds"] = time.monotonic() - started
         self.report["libvirt_version"] = self.libvirtd.conn.getLibVersion()
         self.compute = ComputeProcess(self.scratch, self.series, enter)
+        self.report["roots"] = {"libvirtd": os.readlink("/proc/%d/root" % self.libvirtd.proc.pid)}
         self.report["compute"] = self.compute.start()
         if "error" in self.report["compute"]:
             raise RuntimeError("nova-compute side did not start: %s"
                                % self.report["compute"].get("traceback"))
+        self.report["roots"]["compute"] = os.readlink("/proc/%d/root" % self.compute.proc.pid)
         self.report["leftovers_before"] = self.leftovers()
 
     def node_spec(self, spec):
