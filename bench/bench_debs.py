@@ -30,8 +30,9 @@ from pathlib import Path
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
-from build import debpkg, debs, deps, pins, sources  # noqa: E402
+from build import cache, debpkg, deps, pins, sources  # noqa: E402
 from build.cache import work_dir  # noqa: E402
+from build.run import run  # noqa: E402
 from build.log import progress  # noqa: E402
 
 PY3 = "/usr/bin/python3"
@@ -52,7 +53,7 @@ def timed(func, *args):
 def baseline():
     """Debian's own build of nova 2:26.2.2-1~deb12u4, without our series."""
     pin = pins.series_pins("bookworm")
-    parent = debs.fresh_dir(work_dir("bench") / "debian-nova")
+    parent = cache.fresh_dir(work_dir("bench") / "debian-nova")
     tree = parent / ("nova-%s" % pin["upstream_version"])
     tree.mkdir()
     sd, deb = pin["sdist"], pin["debian"]
@@ -60,10 +61,10 @@ def baseline():
                   tree)
     sources.untar(sources.download(deb["url"], deb["name"], deb["sha256"]), tree, strip=0)
     (tree / "ChangeLog").unlink(missing_ok=True)
-    debpkg.run(["dpkg-buildpackage", "-b", "-us", "-uc", "-nc"], "baseline build",
-               log=parent / "build.log", cwd=tree,
-               env=debpkg.clean_env(DEB_BUILD_OPTIONS=debs.DEB_BUILD_OPTIONS,
-                                    **debpkg.no_git(tree)))
+    run(["dpkg-buildpackage", "-b", "-us", "-uc", "-nc"], "baseline build",
+        log=parent / "build.log", cwd=tree,
+        env=debpkg.clean_env(DEB_BUILD_OPTIONS=debpkg.DEB_BUILD_OPTIONS,
+                             **debpkg.no_git(tree)))
     built = list(parent.glob("*.deb"))
     shutil.rmtree(parent)
     return built

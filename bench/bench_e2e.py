@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from build import sources  # noqa: E402
+from build import series as series_recipes  # noqa: E402
 from tests.e2e import icehouse_node, scenario, world  # noqa: E402
 from tests.packaging import aptinstall  # noqa: E402
 
@@ -70,8 +70,8 @@ def main():
              "first round start (privsep cold)")
         shutil.rmtree(scratch, ignore_errors=True)
     failed += rows is None
-    if not sources.icehouse_available():
-        print("\nicehouse: SKIPPED: icehouse tree not available (set NOVA_SOURCE=...)")
+    if series_recipes.get("icehouse").unavailable():
+        print("\nicehouse: %s" % series_recipes.get("icehouse").skip())
         return int(failed > 0)
     scratch = Path(tempfile.mkdtemp(prefix="nlc-bench-e2e-icehouse-"))
     rows, report = run("icehouse", scratch, instance,

@@ -14,7 +14,7 @@ from io import StringIO
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from build import pins, rebase  # noqa: E402
+from build import pins, rebase, series as series_recipes  # noqa: E402
 from build.cache import work_dir  # noqa: E402
 from build.log import progress  # noqa: E402
 
@@ -26,8 +26,7 @@ def main():
         rebase.check(names)
     targets = []
     for name in names:
-        targets += [(name, t) for t in (rebase.bookworm_targets() if name == "bookworm"
-                                        else rebase.icehouse_targets())]
+        targets += [(name, t) for t in series_recipes.get(name).rebase_targets()]
     t0 = time.monotonic()
     for name, target in targets:
         wanted = sorted({p for patch in pins.patch_series(name) for p, _c, _d in patch.files()})

@@ -4,7 +4,7 @@ Stages run in order; each one's runner prints its own output, and each
 reports what it counted (from the runner's own result files or totals).
 The last line is the plain total over all stages:
 ``check: N passed, N failed, N skipped``. A stage that cannot run for a
-real reason (no icehouse tree) says SKIPPED with the reason and counts as
+real reason (a series' tree is not available) says SKIPPED with the reason and counts as
 skipped, never silently.
 """
 
@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from build import deps, pins, rebase, series, sources
+from build import debs, deps, py27env, quilt, rebase, series as series_recipes
 from build.cache import TOP, work_dir
 from build.log import BuildError, progress
 
@@ -64,12 +64,6 @@ def stestr_counts(output):
                   grab("Failed") + grab("Unexpected Success"), grab("Skipped"))
 
 
-def run(cmd, **kw):
-    """Run CMD with its output going to ours (the runner's output is kept)."""
-    print("+ %s" % " ".join(str(c) for c in cmd), flush=True)
-    return subprocess.run([str(c) for c in cmd], **kw)
-
-
 # Seconds a pytest stage may take before it is interrupted (a hung test must
 # fail the stage with its stack printed, not run into CI's own limit), and
 # seconds after which one test prints every thread's stack (faulthandler).
@@ -113,54 +107,31 @@ def pytest(python, paths, name, extra=()):
 
 def stage_series():
     c = Counts()
-    for name in pins.series_names():
-        if name == "icehouse" and not sources.icehouse_available():
-            print("SKIPPED: icehouse tree not available (set NOVA_SOURCE=...)")
+    for recipe in series_recipes.every():
+        if recipe.unavailable():
+            print(recipe.skip())
             c.skipped += 1
             continue
-        tree, report = series.apply(name)
+        tree, report = quilt.apply(recipe.name)
         for patch, offsets in report.items():
-            print("%s: %s %s" % (name, patch, "offsets %s" % offsets if offsets else "exact"))
+            print("%s: %s %s" % (recipe.name, patch,
+                                 "offsets %s" % offsets if offsets else "exact"))
         c.passed += 1
     return c
 
 
-def stage_build_deps():
-    deps.ensure_build_deps(work_dir("trees") / "bookworm")
-    return Counts(passed=1)
-
-
-def nova_test_modules(name):
-    """nova test modules of the series: those its patches add tests to."""
-    mods = []
-    for patch in pins.patch_series(name):
-        for path, _created, deleted in patch.files():
-            if re.match(r"nova/tests/.*test_[^/]*\.py$", path) and not deleted:
-                mod = path[:-3].replace("/", ".")
-                if mod not in mods:
-                    mods.append(mod)
-    return mods
-
-
-def stage_nova_bookworm():
-    tree = work_dir("trees") / "bookworm"
-    mods = nova_test_modules("bookworm")
-    if not mods:
-        print("SKIPPED: the bookworm series adds no nova tests yet")
-        return Counts(skipped=1)
+def stestr(runner, cmd, tree, limit):
+    """Counts of nova's unit tests run by stestr CMD in TREE (via RUNNER)."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    cmd = [PY3, "-m", "stestr", "run", "--concurrency", str(os.cpu_count() or 2),
-           "^(%s)" % "|".join(re.escape(m) for m in mods)]
     print("+ (cd %s && %s)" % (tree, " ".join(cmd)), flush=True)
     try:
-        res = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True,
-                             timeout=1200)
+        res = runner.run(cmd, "stestr", check=False, cwd=tree, env=env, timeout=limit)
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout or b""
         if isinstance(out, bytes):
             out = out.decode(errors="replace")
-        print("TIMEOUT: stestr ran over 1200 s\n%s" % out[-4000:], flush=True)
-        return Counts(failed=1, note="stestr interrupted after 1200 s")
+        print("TIMEOUT: stestr ran over %d s\n%s" % (limit, out[-4000:]), flush=True)
+        return Counts(failed=1, note="stestr interrupted after %d s" % limit)
     tail = res.stdout[-4000:]
     print(tail + res.stderr[-2000:], flush=True)
     c = stestr_counts(res.stdout)
@@ -169,31 +140,17 @@ def stage_nova_bookworm():
     return c
 
 
-def stage_nova_icehouse():
-    if not sources.icehouse_available():
-        print("SKIPPED: icehouse tree not available (set NOVA_SOURCE=...): icehouse "
-              "nova's unit tests of the patched modules did not run")
-        return Counts(skipped=1)
-    from build import py27env
-    tree = work_dir("trees") / "icehouse"
-    mods = nova_test_modules("icehouse")
-    passed, failed, skipped, output = py27env.run_icehouse_tests(tree, mods)
-    print(output[-4000:], flush=True)
-    return Counts(passed, failed, skipped)
-
-
 def stage_pytest_py3():
     return pytest(PY3, ["tests"], "py3",
                   extra=["--ignore=tests/packaging", "--ignore=tests/e2e"])
 
 
 def stage_debs():
-    from build import debs
     c = Counts()
-    for name in pins.series_names():
-        dist, built = debs.build(name)
-        print("%s: %d .debs in %s" % (name, len(built), dist))
-        if name == "icehouse" and not sources.icehouse_available():
+    for recipe in series_recipes.every():
+        dist, built = debs.build(recipe.name)
+        print("%s: %d .debs in %s" % (recipe.name, len(built), dist))
+        if recipe.unavailable():
             c.skipped += 1      # only the driver package was built
         else:
             c.passed += 1
@@ -209,24 +166,12 @@ def stage_e2e():
 
 
 def stage_pytest_py27():
-    from build import py27env
     python = py27env.ensure_venv("core")
     return pytest(python, ["tests/unit", "tests/functional"], "py27")
 
 
-def stage_libvirt_py27():
-    """The icehouse venv's libvirt binding (built by build/py27env.py)."""
-    from build import py27env
-    python = py27env.ensure_venv("icehouse")
-    facts = py27env.check_binding(python)
-    print("libvirt binding: %s, libvirt %d, defineXML/undefine on test:///default: %s/%s"
-          % (facts["file"], facts["version"], facts["defined"], facts["undefined"]))
-    ok = facts["version"] > 0 and facts["defined"] and facts["undefined"]
-    return Counts(passed=int(ok), failed=int(not ok))
-
-
 def stage_rebase():
-    report = rebase.check(pins.series_names())
+    report = rebase.check(series_recipes.names())
     rebase.write_json(report, work_dir() / "rebase-check.json")
     bad = rebase.base_failures(report)
     for line in bad:
@@ -236,25 +181,25 @@ def stage_rebase():
                   skipped=sum(1 for d in report["series"].values() if "skipped" in d))
 
 
-STAGES = [
-    ("series", stage_series),
-    ("build-deps", stage_build_deps),
-    ("pytest-py3", stage_pytest_py3),
-    ("pytest-py27", stage_pytest_py27),
-    ("nova-bookworm", stage_nova_bookworm),
-    ("libvirt-py27", stage_libvirt_py27),
-    ("nova-icehouse", stage_nova_icehouse),
-    ("debs", stage_debs),
-    ("packaging", stage_packaging),
-    ("e2e", stage_e2e),
-    ("rebase-check", stage_rebase),
-]
+def stages():
+    """(name, function) of every stage, in order; each series adds its own
+    (build/series/: Series.check_stages) after its tree is patched and
+    after the project's own tests."""
+    recipes = series_recipes.every()
+
+    def of(when):
+        return [stage for recipe in recipes for stage in recipe.check_stages(when)]
+    return ([("series", stage_series)] + of("prepare")
+            + [("pytest-py3", stage_pytest_py3), ("pytest-py27", stage_pytest_py27)]
+            + of("test")
+            + [("debs", stage_debs), ("packaging", stage_packaging), ("e2e", stage_e2e),
+               ("rebase-check", stage_rebase)])
 
 
 def main(only=None):
     deps.ensure()
     results = []
-    for name, func in STAGES:
+    for name, func in stages():
         if only and name not in only:
             continue
         progress("check", "stage %s" % name)

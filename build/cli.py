@@ -2,7 +2,7 @@
 
     /usr/bin/python3 -m build.cli fetch [SERIES...]
     /usr/bin/python3 -m build.cli series [SERIES...] [--dest DIR]
-    /usr/bin/python3 -m build.cli manifest icehouse       (needs NOVA_SOURCE)
+    /usr/bin/python3 -m build.cli manifest SERIES         (a series verified by manifest)
     /usr/bin/python3 -m build.cli rebase-check [--series S] [--json FILE] [--strict]
     /usr/bin/python3 -m build.cli check [STAGE...]
     /usr/bin/python3 -m build.cli deps
@@ -11,43 +11,27 @@
 
 import argparse
 import sys
+import time
 
-from build import pins, rebase, series as series_mod, sources
-from build.cache import work_dir
-from build.log import BuildError, progress
-
-SKIP_ICEHOUSE = "SKIPPED: icehouse tree not available (set NOVA_SOURCE=...)"
-
-
-def _series_args(names):
-    names = names or pins.series_names()
-    for name in names:
-        pins.series_pins(name)          # unknown series -> BuildError
-    return names
+from build import bench, check, debs, deps, quilt, rebase, repo, series as series_recipes
+from build.cache import staging, work_dir
+from build.log import BuildError
 
 
 def cmd_fetch(args):
-    for name in _series_args(args.series):
-        if name == "bookworm":
-            pin = pins.series_pins(name)
-            sd, deb = pin["sdist"], pin["debian"]
-            sources.pypi_sdist(sd["pypi_project"], sd["pypi_version"], sd["sha256"])
-            sources.download(deb["url"], deb["name"], deb["sha256"])
-            print("bookworm: sources verified")
-        elif not sources.icehouse_available():
-            print(SKIP_ICEHOUSE)
-        else:
-            print("icehouse: %s (verified when unpacked)" % sources._icehouse_source(None))
+    for recipe in series_recipes.every(args.series):
+        print(recipe.fetch())
     return 0
 
 
 def cmd_series(args):
-    for name in _series_args(args.series):
-        if name == "icehouse" and not sources.icehouse_available():
-            print(SKIP_ICEHOUSE)
+    for recipe in series_recipes.every(args.series):
+        name = recipe.name
+        if recipe.unavailable():
+            print(recipe.skip())
             continue
         dest = (args.dest and "%s/%s" % (args.dest, name)) or None
-        tree, report = series_mod.apply(name, dest)
+        tree, report = quilt.apply(name, dest)
         for patch, offsets in report.items():
             print("%s: %s %s" % (name, patch,
                                  "applied (fuzz 0, offsets: %s)" % ", ".join(offsets)
@@ -57,19 +41,21 @@ def cmd_series(args):
 
 
 def cmd_manifest(args):
-    if args.series != "icehouse":
-        raise BuildError("only the icehouse series is verified by manifest")
-    if not sources.icehouse_available():
-        raise BuildError("set NOVA_SOURCE to a trusted nova 2014.1.5 tree to write the manifest")
-    with sources.staging(work_dir("trees") / "manifest-source") as tmp:
-        sources.unpack_icehouse(tmp)
-        out = series_mod.write_manifest("icehouse", tmp)
+    recipe = series_recipes.get(args.series)
+    if "manifest" not in recipe.pin:
+        raise BuildError("series %s is not verified by a manifest" % recipe.name)
+    if recipe.unavailable():
+        raise BuildError("%s: give a trusted tree to write the manifest from"
+                         % recipe.unavailable())
+    with staging(work_dir("trees") / "manifest-source") as tmp:
+        recipe.unpack(tmp, verify=False)
+        out = quilt.write_manifest(recipe.name, tmp)
     print("wrote %s" % out)
     return 0
 
 
 def cmd_rebase_check(args):
-    names = _series_args(args.series)
+    names = [r.name for r in series_recipes.every(args.series)]
     report = rebase.check(names, jobs=args.jobs)
     json_path = args.json or str(work_dir() / "rebase-check.json")
     rebase.write_json(report, json_path)
@@ -85,17 +71,14 @@ def cmd_rebase_check(args):
 
 
 def cmd_check(args):
-    from build import check
     return check.main(args.only)
 
 
 def cmd_bench(args):
-    from build import bench
     return bench.main(args.only)
 
 
 def cmd_deps(args):
-    from build import deps
     installed = deps.ensure()
     print("deps: %s" % ("installed %s" % " ".join(installed) if installed
                         else "all Debian packages present"))
@@ -103,8 +86,33 @@ def cmd_deps(args):
 
 
 def cmd_debs(args):
-    from build import debs
-    return debs.main(args)
+    """`make debs`: build each series, print what was published and how to use it."""
+    status = 0
+    default = [r.name for r in series_recipes.every() if r.built_by_default]
+    for series in args.series or default:
+        t0 = time.monotonic()
+        if args.check_reproducible:
+            same, differ = debs.check_reproducible(series)
+            print("%s: %d .debs identical in two builds, %d different"
+                  % (series, same, len(differ)))
+            for name, what in differ.items():
+                more = " ..." if len(what) > 5 else ""
+                print("  %s differs: %s%s" % (name, "; ".join(what[:5]), more))
+            status = status or bool(differ)
+            continue
+        dist, built = debs.build(series, force=args.force)
+        print("%s: %d packages in %s (%.0f s)" % (series, len(built), dist,
+                                                  time.monotonic() - t0))
+        for deb in built:
+            print("  %s" % deb.name)
+        print("Release signed (InRelease, Release.gpg) by %s; public key: %s"
+              % (repo.signer_label(dist), dist / repo.KEY_NAME))
+        recipe = series_recipes.get(series)
+        status = recipe.after_publish() or status
+        print("to install on this machine, as root:")
+        for line in repo.operator_lines(dist, recipe.operator_packages):
+            print("  %s" % line)
+    return status
 
 
 def main(argv=None):
@@ -138,7 +146,8 @@ def main(argv=None):
     p.set_defaults(func=cmd_deps)
     p = sub.add_parser("debs", help="build the packages and the local apt repository")
     p.add_argument("--series", action="append",
-                   help="bookworm (default) or icehouse; may be repeated")
+                   help="a series of build/pins.toml (default: those its recipe "
+                        "builds by default); may be repeated")
     p.add_argument("--force", action="store_true", help="rebuild even unchanged inputs")
     p.add_argument("--check-reproducible", action="store_true",
                    help="build everything twice and compare the .debs byte for byte")

@@ -10,6 +10,7 @@
   clamped to SOURCE_DATE_EPOCH so that the same inputs give the same bytes.
 """
 
+import configparser
 import email.utils
 import glob
 import gzip
@@ -19,11 +20,14 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
-from build.log import BuildError
+from build.log import BuildError, progress
+from build.run import HOST, run
 
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+DEB_BUILD_OPTIONS = "nocheck nodoc"
 
 
 def clean_env(**extra):
@@ -53,7 +57,6 @@ def sdist_manifest(tree):
     from `git archive` or our copy of the checkout has none. The egg-info
     goes where setuptools looks: below [files] packages_root, named after
     [metadata] name."""
-    import configparser
     tree = Path(tree)
     cfg = configparser.ConfigParser()
     cfg.read(tree / "setup.cfg")
@@ -69,35 +72,6 @@ def sdist_manifest(tree):
     manifest.parent.mkdir(parents=True, exist_ok=True)
     manifest.write_text("\n".join(files) + "\n")
     return manifest
-
-
-def run(cmd, what, log=None, **kw):
-    """Run CMD; its output goes to LOG (appended) or is captured.
-
-    A failure raises a one-line BuildError naming WHAT and the last
-    meaningful line of the output (and the log, when there is one)."""
-    cmd = [str(c) for c in cmd]
-    if log:
-        with open(log, "ab") as out:
-            out.write(("$ %s\n" % " ".join(cmd)).encode())
-            out.flush()
-            res = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, **kw)
-        output = Path(log).read_bytes()[-20000:].decode(errors="replace")
-    else:
-        res = subprocess.run(cmd, capture_output=True, **kw)
-        output = (res.stdout + res.stderr).decode(errors="replace")
-    if res.returncode != 0:
-        raise BuildError("%s failed (exit %d): %s%s" % (
-            what, res.returncode, last_error(output),
-            " (log: %s)" % log if log else ""))
-    return output
-
-
-def last_error(output):
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if re.search(
-        r"^(E:|error:|dpkg-\S+: error|make: \*\*\*)|Error\b|[Ff]ailed|not found", ln)]
-    return (errors or lines or ["no output"])[-1][:300]
 
 
 # -- deb822 ---------------------------------------------------------------------
@@ -405,3 +379,57 @@ fi
 def py2_scripts(package):
     return {"postinst": PY2_POSTINST.format(package=package),
             "prerm": PY2_PRERM.format(package=package)}
+
+
+# -- dpkg-buildpackage ------------------------------------------------------------
+
+_APT = threading.Lock()          # one apt-get at a time (dpkg's lock)
+
+
+def build_deps(tree, what, runner=HOST):
+    """Install TREE's build dependencies where RUNNER builds."""
+    try:
+        with _APT:
+            runner.ensure_build_deps(tree)
+    except BuildError as exc:
+        raise BuildError("cannot install the build dependencies of %s: %s" % (what, exc))
+
+
+def dpkg_buildpackage(tree, log, nice=0, runner=HOST):
+    """dpkg-buildpackage -b -us -uc in a clean environment.
+
+    -nc: the tree is always freshly unpacked, so `debian/rules clean` (which
+    imports setup.py) has nothing to clean. SOURCE_DATE_EPOCH is set by
+    dpkg-buildpackage from the changelog's top entry. The tree is no git
+    checkout, whatever encloses it (see no_git). NICE lowers the priority of
+    a build that runs beside nova's (the one everyone waits for)."""
+    progress("build", "dpkg-buildpackage -b -us -uc (DEB_BUILD_OPTIONS=%s) in %s, log %s"
+             % (DEB_BUILD_OPTIONS, tree, log))
+    runner.run(["nice", "-n", str(nice), "dpkg-buildpackage", "-b", "-us", "-uc", "-nc"],
+               "dpkg-buildpackage of %s" % Path(tree).name, log=log,
+               cwd=runner.path(tree),
+               env=clean_env(DEB_BUILD_OPTIONS=DEB_BUILD_OPTIONS, **no_git(tree)))
+
+
+def binary_packages(control_path, profiles=()):
+    """Names of the binary packages CONTROL builds with PROFILES active."""
+    out = []
+    for para in parse_paragraphs(Path(control_path).read_text())[1:]:
+        wanted = para.get("Build-Profiles", "")
+        if wanted and not any(p in wanted for p in profiles):
+            continue
+        out.append(para["Package"])
+    return out
+
+
+def collect(parent, names, version, out):
+    """Move the .debs NAMES of VERSION from PARENT into OUT; all must exist."""
+    found = []
+    for name in names:
+        deb = Path(parent) / ("%s_%s_all.deb" % (name, file_version(version)))
+        if not deb.exists():
+            raise BuildError("the build did not produce %s (look in %s)" % (deb.name, parent))
+        found.append(Path(shutil.move(deb, Path(out) / deb.name)))
+    for extra in Path(parent).glob("*.buildinfo"):
+        shutil.move(extra, Path(out) / extra.name)
+    return found

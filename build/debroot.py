@@ -95,10 +95,7 @@ def sources(suite, mirror):
 
 def _build_depends(control):
     """The build dependency fields of a debian/control (what build-dep reads)."""
-    if control is None:
-        return ""
-    text = Path(control).read_text()
-    src = text.split("\n\n", 1)[0]
+    src = Path(control).read_text().split("\n\n", 1)[0]
     fields = re.findall(r"^(Build-(?:Depends|Conflicts)(?:-Indep|-Arch)?):(.*(?:\n[ \t].*)*)",
                         src, re.M)
     return "\n".join("%s:%s" % (k, " ".join(v.split())) for k, v in sorted(fields))
@@ -107,12 +104,16 @@ def _build_depends(control):
 class Root(object):
     """One root: its inputs, its cached tarball and its work copy."""
 
-    def __init__(self, suite, mirror=None, packages=(), build_deps_of=None,
+    def __init__(self, suite, mirror=None, packages=(), build_deps_of=(),
                  name=None):
+        """BUILD_DEPS_OF: debian/control files whose build dependencies the
+        root holds (read now: the key is that of the files as given)."""
         self.suite = suite
         self.mirror = (mirror or host_mirror()).rstrip("/")
         self.packages = sorted(set(packages))
-        self.control = Path(build_deps_of) if build_deps_of else None
+        if isinstance(build_deps_of, (str, Path)):
+            build_deps_of = [build_deps_of]
+        self.build_depends = [_build_depends(c) for c in build_deps_of]
         self.name = name or suite
 
     # -- identity ---------------------------------------------------------
@@ -120,7 +121,7 @@ class Root(object):
         return {"recipe": RECIPE, "suite": self.suite,
                 "sources": sources(self.suite, self.mirror),
                 "packages": self.packages,
-                "build_depends": _build_depends(self.control)}
+                "build_depends": self.build_depends}
 
     def key(self):
         blob = json.dumps(self.inputs(), sort_keys=True).encode()
@@ -131,6 +132,10 @@ class Root(object):
 
     def path(self):
         return work_dir("roots") / self.name
+
+    def _stamp(self):
+        """Names the key the work copy was unpacked from."""
+        return work_dir("roots") / (self.name + ".key")
 
     # -- making -----------------------------------------------------------
     def ensure_cached(self):
@@ -159,12 +164,15 @@ class Root(object):
         cmd += [self.suite, str(tmp)] + sources(self.suite, self.mirror)
         try:
             _stream(cmd, "root")
-            if self.control is not None:
-                progress("root", "installing the build dependencies of %s in it "
-                         "(a few minutes)" % self.control)
+            for i, fields in enumerate(self.build_depends):
+                progress("root", "installing build dependencies (%d of %d) in it "
+                         "(a few minutes)" % (i + 1, len(self.build_depends)))
                 dest = tmp / "tmp" / "nlc-build-deps" / "debian"
                 dest.mkdir(parents=True)
-                shutil.copy2(str(self.control), str(dest / "control"))
+                # only the fields the key was made of (the file may have changed)
+                (dest / "control").write_text(
+                    "Source: nlc-build-deps\n%s\n\nPackage: nlc-build-deps\n"
+                    "Architecture: all\n" % fields)
                 _stream(enter_cmd(tmp, ["apt-get", "build-dep", "-y", "-q",
                                         "--no-install-recommends",
                                         "/tmp/nlc-build-deps"]), "root")
@@ -175,6 +183,12 @@ class Root(object):
             subprocess.run(["tar", "--numeric-owner", "--xattrs", "--acls",
                             "-C", str(tmp), "-cf", str(part), "."], check=True)
             os.rename(str(part), str(tar))
+            # the tree just packed is the first work copy (no unpack)
+            dest = self.path()
+            _remove(self._stamp())
+            _remove(dest)
+            os.rename(str(tmp), str(dest))
+            self._stamp().write_text(self.key() + "\n")
         finally:
             _remove(tmp)
         progress("root", "%s root ready in %.0f s" % (self.suite, time.monotonic() - t0))
@@ -191,7 +205,7 @@ class Root(object):
         is a copy of the same key (unless FRESH), else unpacked anew."""
         tar = self.ensure_cached()
         dest = self.path()
-        stamp = dest.parent / (dest.name + ".key")
+        stamp = self._stamp()
         if not fresh and dest.is_dir() and stamp.exists() and \
                 stamp.read_text().strip() == self.key():
             return dest

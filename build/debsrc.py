@@ -6,12 +6,12 @@ directory and cache of our own live in the project cache (status file
 the machine. apt verifies the Release signatures and every file's checksum.
 """
 
-import os
+import functools
 import subprocess
 import time
 from pathlib import Path
 
-from build import pins
+from build import aptconf, pins
 from build.cache import cache_dir
 from build.log import BuildError, progress
 
@@ -23,56 +23,37 @@ def _suite_uri(suite):
     return mirror["security"] if suite.endswith("-security") else mirror["archive"]
 
 
-def apt_config():
-    """Write (once) and return the path of our private APT_CONFIG file."""
+def private_apt():
+    """Our private apt (build/aptconf.py), its sources list up to date with
+    the pins: the suites of every Debian series."""
     root = cache_dir("apt")
-    bw = pins.series_pins("bookworm")
-    src_suites = [bw["debian_suite"], bw["reconstructed"]["suite"]] + \
-        list(bw["rebase"]["debian_suites"])
-    bin_suites = list(bw["rebase"]["watch_suites"])
+    src_suites, bin_suites = [], []
+    for name in pins.series_names():        # the Debian series' suites
+        pin = pins.series_pins(name)
+        if "debian_suite" not in pin:
+            continue
+        for suite in [pin["debian_suite"], pin.get("reconstructed", {}).get("suite")] + \
+                list(pin.get("rebase", {}).get("debian_suites", [])):
+            if suite and suite not in src_suites:
+                src_suites.append(suite)
+        for suite in pin.get("rebase", {}).get("watch_suites", []):
+            if suite not in bin_suites:
+                bin_suites.append(suite)
     lines = ["deb-src %s %s main" % (_suite_uri(s), s) for s in src_suites]
     lines += ["deb %s %s main" % (_suite_uri(s), s) for s in bin_suites]
-    sources = root / "sources.list"
-    text = "\n".join(lines) + "\n"
-    if not sources.exists() or sources.read_text() != text:
-        sources.write_text(text)
-        stamp = root / "lists" / ".updated"
-        if stamp.exists():
-            stamp.unlink()
-    for d in ("lists/partial", "cache/archives/partial"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    conf = root / "apt.conf"
-    settings = {
-        "Dir::Etc::SourceList": sources,
-        "Dir::Etc::SourceParts": "/dev/null",
-        "Dir::State::Lists": root / "lists",
-        "Dir::State::status": "/dev/null",
-        "Dir::Cache": root / "cache",
-        "Dir::Etc::Preferences": "/dev/null",
-        "Dir::Etc::PreferencesParts": "/dev/null",
-        "APT::Architecture": "amd64",
-    }
-    body = "".join('%s "%s";\n' % kv for kv in settings.items())
-    if os.geteuid() == 0:
-        body += 'APT::Sandbox::User "root";\n'
-    if not conf.exists() or conf.read_text() != body:
-        conf.write_text(body)
-    return conf
+    apt = aptconf.PrivateApt(root)
+    if apt.sources("\n".join(lines) + "\n"):
+        (root / "lists" / ".updated").unlink(missing_ok=True)
+    return apt
 
 
 def _apt(args, cwd=None, check=True):
-    env = dict(os.environ, APT_CONFIG=str(apt_config()), LC_ALL="C")
-    res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and res.returncode != 0:
-        errs = [ln for ln in res.stderr.splitlines() if ln.startswith(("E:", "W:"))]
-        raise BuildError("%s failed: %s" % (" ".join(args[:2]),
-                                            (errs or res.stderr.splitlines() or ["?"])[0]))
-    return res
+    return private_apt().run(args, check=check, cwd=cwd)
 
 
 def update(force=False):
     stamp = cache_dir("apt") / "lists" / ".updated"
-    apt_config()
+    private_apt()
     if not force and stamp.exists() and time.time() - stamp.stat().st_mtime < MAX_AGE:
         return
     progress("apt", "updating Debian package lists (private apt configuration)")
@@ -105,7 +86,6 @@ def compare(a, op, b):
 
 
 def newest_first(versions):
-    import functools
     return sorted(versions, key=functools.cmp_to_key(
         lambda a, b: -1 if compare(a, "gt", b) else (1 if compare(a, "lt", b) else 0)))
 

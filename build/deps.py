@@ -11,6 +11,7 @@ from pathlib import Path
 
 from build.cache import TOP
 from build.log import BuildError, progress
+from build.run import run
 
 APT_LISTS = TOP / "build" / "apt"
 APT_ENV = dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C",
@@ -45,17 +46,11 @@ def _apt_get(*args):
         raise BuildError("apt-get %s needs root: run `make deps` as root" % args[0])
     if not _updated:
         progress("deps", "apt-get update")
-        subprocess.run(["apt-get", "update", "-q"], env=APT_ENV, check=False,
-                       capture_output=True)
+        run(["apt-get", "update", "-q"], "apt-get update", check=False, env=APT_ENV)
         _updated.append(True)
-    res = subprocess.run(["apt-get", "-y", "-q", "--no-install-recommends",
-                          "-o", "DPkg::Lock::Timeout=600", *args],
-                         env=APT_ENV, capture_output=True, text=True)
-    if res.returncode != 0:
-        errs = [ln for ln in (res.stdout + res.stderr).splitlines()
-                if ln.startswith("E:") or "but it is not" in ln or "Unable to" in ln]
-        raise BuildError("apt-get %s failed: %s" % (args[0], (errs or ["see apt output"])[0]))
-    return res
+    return run(["apt-get", "-y", "-q", "--no-install-recommends",
+                "-o", "DPkg::Lock::Timeout=600", *args], "apt-get %s" % args[0],
+               env=APT_ENV)
 
 
 def ensure(areas=None, extra=()):

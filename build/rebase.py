@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from build import debsrc, pins, sources
+from build import debsrc, pins, quilt, series as series_recipes, sources
 from build.cache import cache_dir, work_dir
 from build.log import BuildError, progress, warn
 
@@ -38,7 +38,7 @@ _OFFSET = re.compile(r"Hunk #(\d+) succeeded at (\d+) \(offset (-?\d+) lines?\)"
 class Target:
     series: str
     label: str
-    kind: str                       # base | pypi | debian | icehouse
+    kind: str                       # base | pypi | debian | release
     fill: Callable                  # fill(tree_dir, wanted_paths)
     base: bool = False
     note: str = ""
@@ -111,13 +111,12 @@ def debian_tree(orig, debian_tar, tree, wanted):
 def _debian_patched(orig, tree, wanted):
     """Unpack from ORIG the files WANTED and those of Debian's series, in
     TREE whose debian/ is there; push Debian's series."""
-    from build.series import quilt_push
     need = set(wanted)
     for name in debian_series(tree):
         patch = pins.Patch(name, Path(tree) / "debian" / "patches" / name)
         need |= {p for p, _c, _d in patch.files()}
     sources.untar(orig, tree, members=sorted(need))
-    quilt_push(tree, Path(tree) / "debian" / "patches")
+    quilt.quilt_push(tree, Path(tree) / "debian" / "patches")
 
 
 def debian_series(tree):
@@ -128,13 +127,14 @@ def debian_series(tree):
             if ln.strip() and not ln.lstrip().startswith("#")]
 
 
-def _bookworm_base_fill(tree, wanted):
-    """The pinned base: Debian's source of the pinned version, or the newest
-    obtainable one with the reconstructed difference (build/sources.py)."""
-    sd = pins.series_pins("bookworm")["sdist"]
-    sources.unpack_bookworm_debian(tree)
-    _debian_patched(sources.pypi_sdist(sd["pypi_project"], sd["pypi_version"], sd["sha256"]),
-                    tree, wanted)
+def _debian_base_fill(series):
+    """The pinned base of a Debian series: Debian's source of the pinned
+    version, or the newest obtainable one with the reconstructed difference
+    (build/sources.py)."""
+    def fill(tree, wanted):
+        sources.unpack_debian(series, tree)
+        _debian_patched(sources.pinned_sdist(series), tree, wanted)
+    return fill
 
 
 def _debian_fill(version):
@@ -150,21 +150,24 @@ def _debian_fill(version):
     return fill
 
 
-def bookworm_targets():
-    pin = pins.series_pins("bookworm")
+def debian_targets(series):
+    """A Debian series' targets: its pinned base, every nova release on PyPI
+    from pin rebase.pypi_from on, and the newest Debian source of the suites
+    rebase.debian_suites."""
+    pin = pins.series_pins(series)
     rb = pin["rebase"]
-    out = [Target("bookworm", "bookworm %s" % pin["debian_version"], "base",
-                  _bookworm_base_fill, base=True,
+    out = [Target(series, "%s %s" % (series, pin["debian_version"]), "base",
+                  _debian_base_fill(series), base=True,
                   note="sdist + Debian's patches: the pinned base (%s)"
-                  % sources.bookworm_debian_source().describe())]
+                  % sources.debian_source(series).describe())]
     for version in sources.pypi_releases("nova", rb["pypi_from"]):
-        out.append(Target("bookworm", "pypi %s" % version, "pypi", _pypi_fill(version),
+        out.append(Target(series, "pypi %s" % version, "pypi", _pypi_fill(version),
                           note="upstream sdist, no Debian patches"))
     offered = [(v, s) for v, s, kind in debsrc.madison("nova")
                if kind == "Sources" and s in rb["debian_suites"]]
     if offered:
         versions = debsrc.newest_first(sorted({v for v, _ in offered}))
-        out.append(Target("bookworm", "debian %s" % versions[0], "debian",
+        out.append(Target(series, "debian %s" % versions[0], "debian",
                           _debian_first_available(versions),
                           note="Debian source with its own patches"))
     else:
@@ -190,37 +193,17 @@ def _debian_first_available(versions):
     return fill
 
 
-def icehouse_targets(source=None):
-    import os
-    pin = pins.series_pins("icehouse")
-    src = source or os.environ.get("NOVA_SOURCE")
-    trees = os.environ.get("ICEHOUSE_TREES")
-    out = []
-    for version in pin["rebase_targets"]:
-        base = version == pin["upstream_version"]
-        fill = None
-        if src and sources.is_git_repo(src):
-            fill = (lambda v: lambda tree, wanted: sources.git_archive(src, v, tree, wanted))(version)
-        elif trees and (Path(trees) / ("nova-%s" % version)).exists():
-            fill = (lambda p: lambda tree, wanted: sources.unpack_icehouse(tree, p))(
-                Path(trees) / ("nova-%s" % version))
-        elif base and src:
-            fill = lambda tree, wanted: sources.unpack_icehouse(tree, src)
-        if fill:
-            out.append(Target("icehouse", "nova %s" % version, "icehouse", fill, base=base))
-    return out
-
-
 def check(series_list, jobs=2):
     """Run the matrix; return the report (a dict) after printing the table."""
     report = {"series": {}, "warnings": []}
-    for series in series_list:
-        patches = pins.patch_series(series)
-        targets = bookworm_targets() if series == "bookworm" else icehouse_targets()
-        if series == "icehouse" and not targets:
-            print("SKIPPED: icehouse tree not available (set NOVA_SOURCE=... or "
-                  "ICEHOUSE_TREES=...)")
-            report["series"][series] = {"skipped": "icehouse tree not available"}
+    stale = []
+    for recipe in series_recipes.every(series_list):
+        series = recipe.name
+        patches = recipe.patches()
+        targets = recipe.rebase_targets()
+        if not targets:
+            print(recipe.skip("no tree to try the patches on"))
+            report["series"][series] = {"skipped": "%s tree not available" % series}
             continue
         progress("rebase-check", "%s: %d patches x %d targets"
                  % (series, len(patches), len(targets)))
@@ -248,20 +231,20 @@ def check(series_list, jobs=2):
                                       "details": r.offsets} for r in res]})
         report["series"][series] = {"patches": [p.name for p in patches], "rows": rows}
         print_table(series, [p.name for p in patches], rows)
-    if "bookworm" in series_list:
-        report["stale_base"] = newer_base_failures()    # base_failures() has them
+        stale += recipe.stale_base()
+    report["stale_base"] = stale                        # base_failures() has them
     for w in report["warnings"]:
         warn(w)
     return report
 
 
-def newer_base_failures(offered=None):
-    """Debian versions of the watched binary, newer than the base our series
-    is built on: each is a failure. With our apt pin (>= 1000) a node would
+def newer_base_failures(series, offered=None):
+    """Debian versions of SERIES' watched binary, newer than the base our
+    series is built on: each is a failure. With our apt pin (>= 1000) a node would
     install our build of the older base instead of Debian's newer nova, and
     lose what Debian fixed in it. OFFERED: madison's rows (default: ask the
     archive through the private apt configuration)."""
-    pin = pins.series_pins("bookworm")
+    pin = pins.series_pins(series)
     rb = pin["rebase"]
     if offered is None:
         offered = debsrc.madison(rb["watch_binary"])
@@ -269,10 +252,10 @@ def newer_base_failures(offered=None):
     for version, suite, kind in offered:
         if kind == "Packages" and suite in rb["watch_suites"] and \
                 debsrc.compare(version, "gt", pin["debian_version"]):
-            out.append("%s offers %s %s, newer than %s, the base our bookworm series is "
+            out.append("%s offers %s %s, newer than %s, the base our %s series is "
                        "built on: our pinned packages would take its fixes away. Rebase "
                        "(README, \"A Debian security update\")"
-                       % (suite, rb["watch_binary"], version, pin["debian_version"]))
+                       % (suite, rb["watch_binary"], version, pin["debian_version"], series))
     return sorted(set(out))
 
 

@@ -32,12 +32,13 @@ the series is rebased onto it (README).
 """
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
-from build.cache import cache_dir
-from build.debpkg import run
+from build.cache import TOP, cache_dir, staging
+from build.run import output
 from build.log import BuildError, progress
 
 ORIGIN = "nova-lxc-contrail"
@@ -73,8 +74,8 @@ class Signer:
 
     def gpg(self, *args, what="gpg"):
         home = ["--homedir", str(self.home)] if self.home else []
-        return run(["gpg", "--batch", "--no-tty", "--quiet", *home, *args], what,
-                   env=dict(os.environ, LC_ALL="C"))
+        return output(["gpg", "--batch", "--no-tty", "--quiet", *home, *args], what,
+                      env=dict(os.environ, LC_ALL="C"))
 
     def fingerprint(self):
         out = self.gpg("--with-colons", "--list-secret-keys", self.keyid,
@@ -168,10 +169,10 @@ def write(dist, series, epoch, location=None, signer=None):
         (dist / stale).unlink(missing_ok=True)
     progress("repo", "indexing %d packages in %s"
              % (len(list(dist.glob("*.deb"))), dist))
-    packages = run(["apt-ftparchive", "packages", "."], "apt-ftparchive packages",
-                   cwd=dist)
+    packages = output(["apt-ftparchive", "packages", "."], "apt-ftparchive packages",
+                      cwd=dist)
     (dist / "Packages").write_text(packages)
-    run(["gzip", "-9nk", "Packages"], "gzip Packages", cwd=dist)
+    output(["gzip", "-9nk", "Packages"], "gzip Packages", cwd=dist)
     date = time.strftime("%a, %d %b %Y %H:%M:%S UTC", time.gmtime(epoch))
     opts = {"Origin": ORIGIN, "Label": ORIGIN, "Suite": series, "Codename": series,
             "Architectures": "all", "Date": date,
@@ -179,8 +180,8 @@ def write(dist, series, epoch, location=None, signer=None):
     args = []
     for key, value in opts.items():
         args += ["-o", "APT::FTPArchive::Release::%s=%s" % (key, value)]
-    release = run(["apt-ftparchive", *args, "release", "."], "apt-ftparchive release",
-                  cwd=dist)
+    release = output(["apt-ftparchive", *args, "release", "."], "apt-ftparchive release",
+                     cwd=dist)
     (dist / "Release").write_text(release)
     signer = signer or signer_from_env()
     try:
@@ -209,3 +210,25 @@ def operator_lines(dist, packages):
             "cp %s /etc/apt/sources.list.d/" % (dist / LIST_NAME),
             "cp %s /etc/apt/preferences.d/" % (dist / PREF_NAME),
             "apt-get update && apt-get install %s" % " ".join(packages)]
+
+
+# -- dist/<series> ------------------------------------------------------------------
+
+def dist_dir(series):
+    return TOP / "dist" / series
+
+
+def publish(series, debs, epoch):
+    """Replace dist/SERIES with DEBS and their repository index, at once.
+
+    EPOCH (the newest changelog entry's date) is the Release file's Date."""
+    dist = dist_dir(series)
+    with staging(dist) as tmp:
+        tmp.chmod(0o755)
+        for deb in debs:
+            try:
+                os.link(deb, tmp / deb.name)
+            except OSError:
+                shutil.copy2(deb, tmp / deb.name)
+        write(tmp, series, epoch, location=dist)
+    return dist

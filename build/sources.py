@@ -6,7 +6,6 @@ differs is refused (and moved aside as ``*.rejected``) with one line naming
 the expected and the actual digest.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,23 +15,14 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from build import debsrc, pins
-from build.cache import TOP, cache_dir
+from build.cache import TOP, cache_dir, sha256_file
 from build.log import BuildError, progress
 
 PYPI_JSON = os.environ.get("NLC_PYPI_JSON", "https://pypi.org/pypi/%s/json")
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify(path, expected):
@@ -121,26 +111,6 @@ def pypi_releases(project, from_version):
 
 # -- unpacking --------------------------------------------------------------
 
-@contextmanager
-def staging(dest):
-    """Yield a temporary directory beside DEST that becomes DEST on success.
-
-    On any failure the half-made tree is removed: nothing half-unpacked is
-    left behind, and an older DEST stays untouched until the new one is whole.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".%s." % dest.name))
-    try:
-        yield tmp
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-
-
 def untar(tarball, into, strip=1, members=None):
     """Extract TARBALL into INTO with GNU tar, dropping STRIP leading dirs.
 
@@ -217,53 +187,11 @@ def copy_tree(src, into):
                     ignore=shutil.ignore_patterns(".git", ".pc", ".tox", "*.pyc"))
 
 
-# -- per-series pristine trees ------------------------------------------------
-
-def _icehouse_source(source):
-    if source:
-        return Path(source)
-    env = os.environ.get("NOVA_SOURCE")
-    if env:
-        return Path(env)
-    cached = cache_dir("downloads") / "nova-2014.1.5.tar.gz"
-    return cached if cached.exists() else None
-
-
-def icehouse_label(source=None):
-    src = _icehouse_source(source)
-    return "NOVA_SOURCE %s" % src if src else "icehouse source"
-
-
-def icehouse_available(source=None):
-    return _icehouse_source(source) is not None
-
-
-def unpack_icehouse(into, source=None, ref=None):
-    """Unpack the icehouse tree from SOURCE (a tree, tarball or nova git
-    repository; default NOVA_SOURCE) into the empty directory INTO."""
-    pin = pins.series_pins("icehouse")
-    src = _icehouse_source(source)
-    if src is None:
-        raise BuildError("icehouse tree not available (set NOVA_SOURCE=PATH to a "
-                         "nova 2014.1.5 tree, tarball or git repository)")
-    if not src.exists():
-        raise BuildError("NOVA_SOURCE %s does not exist" % src)
-    progress("icehouse", "unpacking %s" % src)
-    if src.is_file():
-        untar(src, into)
-    elif is_git_repo(src):
-        git_archive(src, ref or pin["git_tag"], into)
-    elif (src / "setup.cfg").is_file():
-        copy_tree(src, into)
-    else:
-        raise BuildError("NOVA_SOURCE %s is neither a nova tree, a tarball nor a "
-                         "git repository" % src)
-    return into
-
+# -- Debian sources: the orig (an sdist) plus Debian's debian/ -----------------
 
 @dataclass
 class DebianSource:
-    """What Debian's debian/ of the bookworm tree is made of."""
+    """What Debian's debian/ of a Debian series' tree is made of."""
     version: str            # the Debian version it stands for (the pin's)
     tarball: Path           # a Debian debian.tar.*
     tarball_version: str    # ...of this version
@@ -291,9 +219,9 @@ class DebianSource:
                                                    else [])}}
 
 
-def reconstructed_patches(pin=None):
-    """The reconstructed patches of the bookworm pin, in their series order."""
-    rc = (pin or pins.series_pins("bookworm"))["reconstructed"]
+def reconstructed_patches(pin):
+    """The reconstructed patches of a Debian series' PIN, in their series order."""
+    rc = pin["reconstructed"]
     pdir = TOP / rc["dir"]
     names = [ln.split("#", 1)[0].strip() for ln in (pdir / "series").read_text().splitlines()]
     return [pdir / n for n in names if n]
@@ -302,48 +230,48 @@ def reconstructed_patches(pin=None):
 _DEBIAN_SOURCE = {}
 
 
-def bookworm_debian_source(listed=None):
-    """Debian's source of the pinned bookworm version: the real one when the
+def debian_source(series, listed=None):
+    """Debian's source of the pinned version of SERIES: the real one when the
     archive serves it (verified by apt's signed Sources index), else the
     newest obtainable one plus the reconstructed difference. Decided once
     per process; offline, the reconstruction is used. LISTED(package,
     version): the source files the archive lists, [(url, name, sha256)]
     (default: debsrc.source_uris; a test gives its own archive's)."""
-    if listed is None and "bookworm" in _DEBIAN_SOURCE:
-        return _DEBIAN_SOURCE["bookworm"]
-    pin = pins.series_pins("bookworm")
+    if listed is None and series in _DEBIAN_SOURCE:
+        return _DEBIAN_SOURCE[series]
+    pin = pins.series_pins(series)
     deb, rc = pin["debian"], pin.get("reconstructed")
     want = pin["debian_version"]
     found = None
     if deb["version"] != want:
         if not rc or rc["version"] != want or rc["from_version"] != deb["version"]:
-            raise BuildError("build/pins.toml: bookworm's debian_version %s is neither "
+            raise BuildError("build/pins.toml: %s's debian_version %s is neither "
                              "the Debian source's version nor reconstructed from it"
-                             % want)
+                             % (series, want))
         try:
             tars = [(u, n, h) for u, n, h in (listed or debsrc.source_uris)("nova", want)
                     if ".debian.tar." in n]
             if tars:
                 found = DebianSource(want, download(*tars[0]), want, [])
         except BuildError as exc:
-            progress("bookworm", "Debian's %s source is not obtainable (%s)" % (want, exc))
+            progress(series, "Debian's %s source is not obtainable (%s)" % (want, exc))
     if found is None:
         found = DebianSource(
             want, download(deb["url"], deb["name"], deb["sha256"]), deb["version"],
             reconstructed_patches(pin) if deb["version"] != want else [],
             TOP / rc["dir"] / rc["changelog"] if deb["version"] != want else None)
-    progress("bookworm", "base: %s" % found.describe())
+    progress(series, "base: %s" % found.describe())
     if listed is None:
-        _DEBIAN_SOURCE["bookworm"] = found
+        _DEBIAN_SOURCE[series] = found
     return found
 
 
-def unpack_bookworm_debian(into, src=None):
-    """Debian's debian/ of the pinned bookworm version (SRC, default
-    bookworm_debian_source()) into INTO: the reconstructed patches go after
+def unpack_debian(series, into, src=None):
+    """Debian's debian/ of the pinned version of SERIES (SRC, default
+    debian_source(SERIES)) into INTO: the reconstructed patches go after
     Debian's own entries of debian/patches/series, as Debian's next upload
     would have them, and Debian's changelog entries on top of its changelog."""
-    src = src or bookworm_debian_source()
+    src = src or debian_source(series)
     untar(src.tarball, into, strip=0)
     debian = Path(into) / "debian"
     if not (debian / "patches" / "series").is_file():
@@ -367,12 +295,16 @@ def unpack_bookworm_debian(into, src=None):
     return src
 
 
-def unpack_bookworm(into):
-    """Debian's nova source for bookworm: the sdist plus Debian's debian/."""
-    pin = pins.series_pins("bookworm")
-    sd = pin["sdist"]
-    sdist = pypi_sdist(sd["pypi_project"], sd["pypi_version"], sd["sha256"])
-    progress("bookworm", "unpacking %s" % sdist.name)
+def pinned_sdist(series):
+    """The orig of a Debian series: its pinned sdist, verified."""
+    sd = pins.series_pins(series)["sdist"]
+    return pypi_sdist(sd["pypi_project"], sd["pypi_version"], sd["sha256"])
+
+
+def unpack_debian_source(series, into):
+    """Debian's nova source of SERIES: the sdist plus Debian's debian/."""
+    sdist = pinned_sdist(series)
+    progress(series, "unpacking %s" % sdist.name)
     untar(sdist, into)
-    unpack_bookworm_debian(into)
+    unpack_debian(series, into)
     return into

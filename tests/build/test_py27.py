@@ -5,6 +5,7 @@ these tests reuse them; the provisioning test unpacks bullseye's python2.7
 into a temporary cache of its own.
 """
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -110,8 +111,8 @@ def test_venv_is_reused_instantly_and_keyed_by_its_requirements(tmp_path, monkey
     assert time.monotonic() - t0 < 3
     assert again == first and os.path.realpath(again) == target
     changed = tmp_path / "requirements-core.txt"
-    changed.write_text(py27.FLAVORS["core"].read_text() + "# one more line\n")
-    monkeypatch.setitem(py27.FLAVORS, "core", changed)
+    changed.write_text(py27.CORE.requirements.read_text() + "# one more line\n")
+    monkeypatch.setattr(py27, "CORE", dataclasses.replace(py27.CORE, requirements=changed))
     link, _ = py27.venv_path("core")
     assert link != first.parent.parent
 
@@ -120,7 +121,7 @@ def test_venv_is_reused_instantly_and_keyed_by_its_requirements(tmp_path, monkey
 def test_a_failed_build_is_never_published(tmp_path, monkeypatch):
     broken = tmp_path / "requirements-core.txt"
     broken.write_text("nlc-no-such-distribution-anywhere==0.0.1\n")
-    monkeypatch.setitem(py27.FLAVORS, "core", broken)
+    monkeypatch.setattr(py27, "CORE", dataclasses.replace(py27.CORE, requirements=broken))
     link, _ = py27.venv_path("core")
     with pytest.raises(BuildError, match="pip install"):
         py27.ensure_venv("core")
@@ -134,11 +135,12 @@ def test_changed_icehouse_pins_rebuild_offline_from_the_wheelhouse(tmp_path, mon
     comes from the cache's wheelhouse, exactly as pinned."""
     py27.ensure_venv("icehouse")                   # fills the wheelhouse
     changed = tmp_path / "icehouse-requirements.txt"
-    changed.write_text(py27.FLAVORS["icehouse"].read_text() + "# changed\n")
-    monkeypatch.setitem(py27.FLAVORS, "icehouse", changed)
-    link, _ = py27.venv_path("icehouse")
-    code = ("import sys; from build import py27env as p; from pathlib import Path; "
-            "p.FLAVORS['icehouse'] = Path(sys.argv[1]); print(p.ensure_venv('icehouse'))")
+    changed.write_text(py27.flavor("icehouse").requirements.read_text() + "# changed\n")
+    link, _ = py27.venv_path(dataclasses.replace(py27.flavor("icehouse"),
+                                                 requirements=changed))
+    code = ("import dataclasses, sys; from build import py27env as p; "
+            "from pathlib import Path; print(p.ensure_venv(dataclasses.replace("
+            "p.flavor('icehouse'), requirements=Path(sys.argv[1]))))")
     try:
         res = subprocess.run(["unshare", "-n", "/usr/bin/python3", "-c", code, str(changed)],
                              cwd=py27.DATA.parent.parent, capture_output=True, text=True)
@@ -192,17 +194,17 @@ def test_run_icehouse_tests_counts_from_the_subunit_stream(tmp_path):
         "        import pkg_resources\n"
         "        eps = list(pkg_resources.iter_entry_points('nlc.test'))\n"
         "        self.assertEqual([ep.load() for ep in eps], [T])\n")
-    res = py27.run_icehouse_tests(tmp_path, ["nova.tests.test_sample"])
+    res = py27.run_nova_tests("icehouse", tmp_path, ["nova.tests.test_sample"])
     assert (res.passed, res.failed, res.skipped) == (2, 2, 1)
     assert not res.ok
     assert "RuntimeError: boom" in res.output and "test_fails" in res.output
     assert "test_env" not in res.output and "test_entry_points" not in res.output
     assert not list(tmp_path.glob("*.egg-info"))      # the tree stays clean
 
-    good = py27.run_icehouse_tests(tmp_path, ["nova.tests.test_sample.T.test_env"])
+    good = py27.run_nova_tests("icehouse", tmp_path, ["nova.tests.test_sample.T.test_env"])
     assert (good.passed, good.failed, good.skipped, good.ok) == (1, 0, 0, True)
 
-    missing = py27.run_icehouse_tests(tmp_path, ["nova.tests.test_no_such_module"])
+    missing = py27.run_nova_tests("icehouse", tmp_path, ["nova.tests.test_no_such_module"])
     assert (missing.passed, missing.failed, missing.ok) == (0, 1, False)
     assert "test_no_such_module" in missing.output
 

@@ -4,7 +4,8 @@ import shutil
 
 import pytest
 
-from build import debpkg, debsrc, pins, rebase, repo
+from build import debsrc, pins, rebase, repo
+from build.run import output
 from tests.build import nova_patches
 from tests.packaging.aptroot import PrivateApt, probe_deb
 
@@ -79,13 +80,13 @@ def _archive(root, suite, debs_, signer):
         shutil.move(deb, pool / deb.name)
     bindir = root / "dists" / suite / "main" / "binary-amd64"
     bindir.mkdir(parents=True)
-    (bindir / "Packages").write_text(debpkg.run(
+    (bindir / "Packages").write_text(output(
         ["apt-ftparchive", "packages", "pool"], "apt-ftparchive packages", cwd=root))
-    release = debpkg.run(["apt-ftparchive", "-o", "APT::FTPArchive::Release::Suite=%s" % suite,
-                          "-o", "APT::FTPArchive::Release::Architectures=amd64 all",
-                          "-o", "APT::FTPArchive::Release::Components=main",
-                          "release", "."], "apt-ftparchive release",
-                         cwd=root / "dists" / suite)
+    release = output(["apt-ftparchive", "-o", "APT::FTPArchive::Release::Suite=%s" % suite,
+                      "-o", "APT::FTPArchive::Release::Architectures=amd64 all",
+                      "-o", "APT::FTPArchive::Release::Components=main",
+                      "release", "."], "apt-ftparchive release",
+                     cwd=root / "dists" / suite)
     (root / "dists" / suite / "Release").write_text(release)
     signer.sign(root / "dists" / suite)
     signer.export(root / "key.gpg")
@@ -112,7 +113,7 @@ def test_newer_debian_nova_than_the_base_fails(tmp_path, revision, stale):
     rc, out = apt.run_cache("madison", watched)
     offered = debsrc.parse_madison(watched, out)
     assert offered == [(version, "bookworm-security", "Packages")]
-    failures = rebase.newer_base_failures(offered)
+    failures = rebase.newer_base_failures("bookworm", offered)
     if stale:
         assert len(failures) == 1 and version in failures[0] \
             and pin["debian_version"] in failures[0]

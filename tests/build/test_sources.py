@@ -101,8 +101,8 @@ def test_icehouse_without_tree_is_skipped_loudly(tmp_path):
 
 def _debian_tree(into, src):
     into.mkdir()
-    sources.unpack_bookworm_debian(into, src)
-    from build.series import quilt_push
+    sources.unpack_debian("bookworm", into, src)
+    from build.quilt import quilt_push
     sd = pins.series_pins("bookworm")["sdist"]
     sources.untar(sources.pypi_sdist(sd["pypi_project"], sd["pypi_version"], sd["sha256"]),
                   into)
@@ -122,13 +122,13 @@ def test_the_real_debian_source_is_preferred_when_served(tmp_path, monkeypatch, 
     (cache / "downloads").mkdir(parents=True)
     shutil.copy(real_sdist, cache / "downloads" / real_sdist.name)
     monkeypatch.setenv("NLC_CACHE", str(cache))
-    reconstructed = sources.bookworm_debian_source(listed=lambda p, v: [])
+    reconstructed = sources.debian_source("bookworm", listed=lambda p, v: [])
     assert reconstructed.reconstructed and reconstructed.patches
     assert "reconstructed" in reconstructed.describe()
 
     folded = tmp_path / "folded"
     folded.mkdir()
-    sources.unpack_bookworm_debian(folded, reconstructed)
+    sources.unpack_debian("bookworm", folded, reconstructed)
     name = "nova_%s.debian.tar.xz" % want.split(":", 1)[1]
     tarball = tmp_path / "archive" / name
     tarball.parent.mkdir()
@@ -140,7 +140,7 @@ def test_the_real_debian_source_is_preferred_when_served(tmp_path, monkeypatch, 
         asked.append((package, version))
         return [("file://%s" % tarball, name, digest)]
 
-    real = sources.bookworm_debian_source(listed=listed)
+    real = sources.debian_source("bookworm", listed=listed)
     assert asked == [("nova", want)]
     assert not real.reconstructed and real.patches == [] and real.version == want
     assert real.describe() == "Debian's source %s" % want
@@ -163,6 +163,7 @@ def test_an_unobtainable_real_source_falls_back_to_the_reconstruction(tmp_path, 
     shutil.copy(real_sdist, tmp_path / "cache" / "downloads" / real_sdist.name)
     want = pins.series_pins("bookworm")["debian_version"]
     gone = tmp_path / "nowhere.debian.tar.xz"
-    src = sources.bookworm_debian_source(
+    src = sources.debian_source(
+        "bookworm",
         listed=lambda p, v: [("file://%s" % gone, "nova_x.debian.tar.xz", "0" * 64)])
     assert src.reconstructed and src.version == want

@@ -23,7 +23,7 @@ the module is skipped, saying so.
 
 import pytest
 
-from build import sources
+from build import series as series_recipes
 from tests.e2e import icehouse_node, scenario
 from tests.e2e.conftest import require_root_and_tools, run_scenario
 from tests.e2e.test_bookworm import (  # noqa: F401  (run again, on icehouse)
@@ -40,9 +40,9 @@ from tests.e2e.test_bookworm import (  # noqa: F401  (run again, on icehouse)
 from tests.e2e.world import IcehouseNode
 
 pytestmark = pytest.mark.root
-if not sources.icehouse_available():
-    pytest.skip("SKIPPED: icehouse tree not available (set NOVA_SOURCE=...): icehouse "
-                "nova did not boot containers", allow_module_level=True)
+if series_recipes.get("icehouse").unavailable():
+    pytest.skip(series_recipes.get("icehouse").skip("icehouse nova did not boot containers"),
+                allow_module_level=True)
 INSTANCES = {i.name: i for i in scenario.INSTANCES}
 PYDIR = IcehouseNode.HOME + "/prefix/usr/lib/python2.7/dist-packages"
 # the privileged commands of a spawn and destroy of an LXC instance

@@ -23,8 +23,8 @@ import uuid
 import pytest
 
 from build import py27env
-from build import series as series_mod
-from build import sources
+from build import quilt
+from build import series as series_recipes
 from build.cache import TOP
 from build.cache import cache_dir
 from tests.agent_double.samples import new_id
@@ -112,7 +112,7 @@ def test_os_vif_loads_the_installed_plugin(bookworm_venv, tmp_path):
 def test_nova_and_the_core_name_bridges_alike(tmp_path):
     """The bridge nova 26 (with the series) puts into the VIFBridge is the
     one the core would name for the port."""
-    tree, _report = series_mod.apply('bookworm', dest=tmp_path / 'trees')
+    tree, _report = quilt.apply('bookworm', dest=tmp_path / 'trees')
     found = _probe(PY3, '''
         import json, uuid
         from nova.network import model, os_vif_util
@@ -141,11 +141,11 @@ def icehouse(tmp_path_factory):
     """(python, site dir, nova tree): the icehouse venv, the overlay and its
     two dependencies pip-installed with --target into site, and nova
     2014.1.5 with our series applied."""
-    if not sources.icehouse_available():
-        pytest.skip('SKIPPED: icehouse tree not available (set NOVA_SOURCE='
-                    '...): the icehouse adapter did not run')
+    recipe = series_recipes.get('icehouse')
+    if recipe.unavailable():
+        pytest.skip(recipe.skip('the icehouse adapter did not run'))
     tmp = tmp_path_factory.mktemp('icehouse')
-    tree, _report = series_mod.apply('icehouse', dest=tmp / 'trees')
+    tree, _report = quilt.apply('icehouse', dest=tmp / 'trees')
     python = py27env.ensure_venv('icehouse')
     site, deps = tmp / 'site', tmp / 'deps'
     pip = [python, '-m', 'pip', 'install', '-q', '--no-deps',

@@ -1,7 +1,7 @@
 """The PATCHED nova of a series, for tests that run nova's code for real.
 
 The series is applied once per process with the build's own machinery
-(``build.series.apply``: verified pristine tree, Debian's patches, then ours,
+(``build.quilt.apply``: verified pristine tree, Debian's patches, then ours,
 ``quilt push -a --fuzz=0``) into a temporary directory removed at exit, and
 imported from there by Debian's python3.
 
@@ -30,10 +30,10 @@ _TREES = {}
 def patched_tree(series="bookworm"):
     """Path of nova with our SERIES applied (built on first use)."""
     if series not in _TREES:
-        from build import series as build_series
+        from build import quilt
         base = tempfile.mkdtemp(prefix="nlc-nova-%s-" % series)
         atexit.register(shutil.rmtree, base, True)
-        tree, _report = build_series.apply(series,
+        tree, _report = quilt.apply(series,
                                            dest=os.path.join(base, "nova"))
         _TREES[series] = str(tree)
     return _TREES[series]

@@ -3,7 +3,7 @@ builds, so after `make debs` this takes a second)."""
 
 import pytest
 
-from build import debs, sources
+from build import debs, series as series_recipes
 
 
 @pytest.fixture(scope="session")
@@ -14,8 +14,9 @@ def bookworm_dist():
 
 @pytest.fixture(scope="session")
 def icehouse_dist():
-    if not sources.icehouse_available():
-        pytest.skip("SKIPPED: icehouse tree not available (set NOVA_SOURCE=...)")
+    recipe = series_recipes.get("icehouse")
+    if recipe.unavailable():
+        pytest.skip(recipe.skip())
     dist, _debs = debs.build("icehouse")
     return dist
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from build import debs
+from build import debpkg, series as series_recipes
 from tests.packaging import aptinstall, declared, patchcheck
 
 pytestmark = pytest.mark.root
@@ -51,7 +51,7 @@ def test_our_versions_are_installed(inst, bookworm_dist):
 def test_pin_wins_and_keeps_debians_security_level(inst):
     """Our nova is the candidate (pin >= 1000), and never older than any
     nova Debian offers this machine: taking our repository loses no fix."""
-    ours = debs.bookworm_entry()["version"]
+    ours = series_recipes.get("bookworm").entry()["version"]
     candidate, table = aptinstall.policy("python3-nova")
     assert candidate == ours
     mine = [prio for prio, version, src in table if version == ours and "file:" in src]
@@ -84,7 +84,7 @@ def test_nova_compute_version_runs(inst):
     assert res.returncode == 0, res.stderr[-2000:]
     lines = [ln.strip() for ln in (res.stdout + res.stderr).splitlines()]
     # nova may log a warning first (eventlet monkey patching); the version is a line
-    assert debs.debpkg.upstream_version(debs.bookworm_entry()["version"]) in lines, lines
+    assert debpkg.upstream_version(series_recipes.get("bookworm").entry()["version"]) in lines, lines
 
 
 def test_driver_found_through_stevedore(inst):

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pytest
 
-from build import debpkg, debs, debsrc, pins, sources
+from build import debpkg, debsrc, pins, series as series_recipes, sources
 from build.cache import cache_dir
 
 PY3 = "usr/lib/python3/dist-packages/"
@@ -54,7 +54,7 @@ pytestmark = pytest.mark.network
 
 def debian_packages():
     """Binary packages of Debian's control (the debian/ the build used)."""
-    src = sources.bookworm_debian_source()
+    src = sources.debian_source("bookworm")
     with tarfile.open(src.tarball) as tf:
         control = tf.extractfile("debian/control").read().decode()
     return sorted(p["Package"] for p in debpkg.parse_paragraphs(control)[1:])
@@ -194,7 +194,7 @@ def test_our_series_is_what_differs_in_python3_nova(bookworm_dist, debian_debs):
     series = sorted(our_series_files())
     assert series and all(ours.get(name) != debian.get(name) for name in series)
     # and the deb12u5 fixes are in: the files they touch equal Debian's
-    for patch in sources.bookworm_debian_source().patches:
+    for patch in sources.debian_source("bookworm").patches:
         for path, _c, _d in pins.touched_files(patch.read_text()):
             if PY3 + path not in series:
                 assert ours[PY3 + path] == debian[PY3 + path], path
@@ -204,6 +204,6 @@ def test_debians_changelog_is_carried(bookworm_dist, debian_debs):
     for package, theirs in sorted(debian_debs.items()):
         deb = next(Path(bookworm_dist).glob("%s_*.deb" % package))
         ours, debian = changelog_text(deb, package), changelog_text(theirs, package)
-        entry = debs.bookworm_entry()
+        entry = series_recipes.get("bookworm").entry()
         assert ours.startswith(entry["text"].rstrip("\n") + "\n\n"), package
         assert ours[len(entry["text"].rstrip("\n") + "\n\n"):] == debian, package

@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from build import debpkg, debs, icehouse_debs
+from build import debpkg, overlay, series as series_recipes
+from build.series import icehouse as icehouse_recipe
 from tests.packaging import patchcheck
 
 PYDIR = "usr/lib/python2.7/dist-packages"
@@ -66,7 +67,7 @@ def payload(debs_by_name, tmp_path_factory):
 
 
 def test_control_fields_as_on_trusty(debs_by_name):
-    version = icehouse_debs.entry()["version"]
+    version = icehouse_recipe.entry()["version"]
     python = {"python (>= 2.7)", "python (<< 2.8)"}
     for name, trusty in TRUSTY_DEPENDS.items():
         fields = debpkg.deb_fields(debs_by_name[name])
@@ -121,12 +122,13 @@ def test_every_module_byte_compiles_under_python27(payload):
 
 
 def test_icehouse_unit_tests_of_patched_modules_pass_on_the_payload(payload):
-    from build import check, py27env
-    mods = check.nova_test_modules("icehouse")
+    from build import py27env
+    mods = series_recipes.get("icehouse").nova_test_modules()
     assert mods
-    run = py27env.run_icehouse_tests(
+    run = py27env.run_nova_tests(
+        "icehouse",
         payload / PYDIR, mods,
-        pbr_version=debpkg.upstream_version(icehouse_debs.entry()["version"]))
+        pbr_version=debpkg.upstream_version(icehouse_recipe.entry()["version"]))
     assert run.failed == 0 and run.passed > 0, run.output[-4000:]
 
 
@@ -138,4 +140,4 @@ def test_overlay_python2_package_byte_compiles(icehouse_dist, tmp_path):
     res = subprocess.run([str(python), "-m", "compileall", "-q", "-f", str(tmp_path / PYDIR)],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert debpkg.deb_fields(deb)["Version"] == debs.overlay_entry()["version"]
+    assert debpkg.deb_fields(deb)["Version"] == overlay.overlay_entry()["version"]

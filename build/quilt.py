@@ -1,4 +1,4 @@
-"""Verified pristine trees, and our quilt series applied on them with fuzz 0.
+"""Our quilt series applied with fuzz 0 on a series' verified pristine tree.
 
 dpkg-source applies a 3.0 (quilt) package's patches with ``-F 0``; quilt's
 own default fuzz is 2. Applying with ``--fuzz=0`` here predicts exactly what
@@ -11,15 +11,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from build import pins, sources
-from build.cache import TOP, work_dir
+from build import pins, series as series_recipes
+from build.cache import TOP, sha256_file, staging, work_dir
 from build.log import BuildError, progress
 
 OUR_SUBDIR = "lxc-contrail"     # where our patches go inside debian/patches/
 ABSENT = "absent"
 
 
-# -- icehouse verification: version + manifest of pre-images -----------------
+# -- verification by version + manifest of pre-images (pins: "manifest") ------
 
 def manifest_path(series):
     return TOP / pins.series_pins(series)["manifest"]
@@ -49,7 +49,7 @@ def write_manifest(series, tree):
             if not path.is_file():
                 raise BuildError("%s: the series patches %s, which the tree lacks"
                                  % (tree, name))
-            lines.append("%s  %s" % (sources.sha256_file(path), name))
+            lines.append("%s  %s" % (sha256_file(path), name))
         else:
             lines.append("%s  %s" % (ABSENT, name))
     out = manifest_path(series)
@@ -95,11 +95,11 @@ def verify_manifest(series, tree, label=None):
                                  % (label, name))
         elif not path.is_file():
             raise BuildError("%s: %s is missing" % (label, name))
-        elif sources.sha256_file(path) != digest:
+        elif sha256_file(path) != digest:
             raise BuildError("%s: %s differs from nova %s (sha256 %s, expected %s)"
                              % (label, name,
                                 pins.series_pins(series)["upstream_version"],
-                                sources.sha256_file(path), digest))
+                                sha256_file(path), digest))
 
 
 # -- quilt --------------------------------------------------------------------
@@ -140,25 +140,19 @@ def quilt_push(tree, patches_dir):
 def apply(series, dest=None, source=None):
     """Unpack the verified pristine tree of SERIES and push our series.
 
+    SOURCE overrides where the tree comes from (a series that allows it).
     Returns (tree, report) where report maps each of our patches to the list
     of offsets quilt reported for it (empty when it applied exactly).
     """
+    recipe = series_recipes.get(series)
     dest = Path(dest) if dest else work_dir("trees") / series
-    ours = pins.patch_series(series)
-    with sources.staging(dest) as tmp:
-        if series == "icehouse":
-            sources.unpack_icehouse(tmp, source)
-            verify_manifest(series, tmp, sources.icehouse_label(source))
-            patches_dir = TOP / "patches" / series
-        elif series == "bookworm":
-            sources.unpack_bookworm(tmp)
-            patches_dir = tmp / "debian" / "patches"
-            add_to_debian_series(tmp, series)
-        else:
-            raise BuildError("series %s has no apply recipe" % series)
+    ours = recipe.patches()
+    with staging(dest) as tmp:
+        recipe.unpack(tmp, source)
+        patches_dir = recipe.quilt_patches(tmp)
         progress(series, "quilt push -a --fuzz=0 (%d patches of ours)" % len(ours))
         report = quilt_push(tmp, patches_dir)
-    prefix = OUR_SUBDIR + "/" if series == "bookworm" else ""
+    prefix = recipe.quilt_subdir + "/" if recipe.quilt_subdir else ""
     mine = {p.name: report.get(prefix + p.name, None) for p in ours}
     not_applied = [name for name, notes in mine.items() if notes is None]
     if not_applied:
@@ -173,7 +167,7 @@ def add_to_debian_series(tree, series):
     target.mkdir(parents=True, exist_ok=True)
     ours = pins.patch_series(series)
     with open(debpatches / "series", "a") as f:
-        f.write("# nova-lxc-contrail: LXC + Contrail series, appended by build/series.py\n")
+        f.write("# nova-lxc-contrail: LXC + Contrail series, appended by build/quilt.py\n")
         for patch in ours:
             shutil.copy2(patch.path, target / patch.name)
             f.write("%s/%s\n" % (OUR_SUBDIR, patch.name))
