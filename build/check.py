@@ -176,9 +176,11 @@ def stage_rebase():
     bad = rebase.base_failures(report)
     for line in bad:
         print("FAIL: %s" % line)
-    rows = sum(len(d.get("rows", [])) for d in report["series"].values())
-    return Counts(passed=rows - len(bad), failed=len(bad),
-                  skipped=sum(1 for d in report["series"].values() if "skipped" in d))
+    rows = [r for d in report["series"].values() for r in d.get("rows", [])]
+    tried = sum(1 for r in rows if r["results"])
+    return Counts(passed=tried - len(bad), failed=len(bad),
+                  skipped=sum(1 for d in report["series"].values() if "skipped" in d)
+                  + len(rows) - tried)
 
 
 def stages():

@@ -30,10 +30,12 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
-from build.cache import cache_dir, work_dir
+from build import run
+from build.cache import TOP, cache_dir, work_dir
 from build.log import BuildError, progress
 
 # Bump when the way a root is made changes (the hooks, the tar options,
@@ -130,12 +132,14 @@ class Root(object):
     def tarball(self):
         return cache_dir("roots") / ("%s-%s.tar" % (self.name, self.key()))
 
-    def path(self):
-        return work_dir("roots") / self.name
+    def path(self, copy=None):
+        """The work copy (COPY: another one, e.g. for a test that installs
+        packages and must not change the copy the builds use)."""
+        return work_dir("roots") / (copy or self.name)
 
-    def _stamp(self):
+    def _stamp(self, copy=None):
         """Names the key the work copy was unpacked from."""
-        return work_dir("roots") / (self.name + ".key")
+        return work_dir("roots") / ((copy or self.name) + ".key")
 
     # -- making -----------------------------------------------------------
     def ensure_cached(self):
@@ -200,12 +204,13 @@ class Root(object):
             old.unlink()
 
     # -- using ------------------------------------------------------------
-    def ensure(self, fresh=False):
-        """A work copy of the root in NLC_WORK/roots/<name>: reused while it
-        is a copy of the same key (unless FRESH), else unpacked anew."""
+    def ensure(self, fresh=False, copy=None):
+        """A work copy of the root in NLC_WORK/roots/<name> (or <COPY>):
+        reused while it is a copy of the same key (unless FRESH), else
+        unpacked anew."""
         tar = self.ensure_cached()
-        dest = self.path()
-        stamp = self._stamp()
+        dest = self.path(copy)
+        stamp = self._stamp(copy)
         if not fresh and dest.is_dir() and stamp.exists() and \
                 stamp.read_text().strip() == self.key():
             return dest
@@ -219,10 +224,71 @@ class Root(object):
         stamp.write_text(self.key() + "\n")
         return dest
 
-    def run(self, argv, binds=(), check=True, capture=True, cwd=None, env=None):
-        """ARGV in the work copy (see enter_cmd); returns CompletedProcess."""
-        return enter_run(self.path(), argv, binds=binds, check=check,
-                         capture=capture, cwd=cwd, env=env)
+
+
+class Runner(object):
+    """Commands run in a work copy of ROOT (a Root), with build/run.py's
+    Host interface: a series whose packages are built and tested in a root
+    returns one of these from its recipe's runner().
+
+    The checkout and NLC_WORK are bind-mounted at their own paths, so a
+    host path under them means the same file inside (path() is the
+    identity); the commands' environment is a clean one plus what the caller
+    added to its own (DEB_BUILD_OPTIONS, PYTHONDONTWRITEBYTECODE...)."""
+
+    def __init__(self, root, copy=None, fresh=False):
+        self.root = root
+        self.copy = copy
+        self.fresh = fresh          # unpack the copy anew on first use
+        self.where = "a %s root" % root.suite
+        self._ready = False
+        self._lock = threading.Lock()     # the package sets build in threads
+
+    def binds(self):
+        dirs = [TOP]
+        work = work_dir()
+        if TOP not in work.parents and work != TOP:
+            dirs.append(work)
+        return [(d, d) for d in dirs]
+
+    def ensure(self):
+        with self._lock:
+            if not self._ready:
+                self.root.ensure(fresh=self.fresh, copy=self.copy)
+                self._ready = True
+        return self.root.path(self.copy)
+
+    def path(self, path):
+        return Path(path)
+
+    def run(self, cmd, what, log=None, check=True, cwd=None, env=None, timeout=None,
+            binds=()):
+        """CMD in the root (BINDS: more (host path, path inside) pairs)."""
+        argv = enter_cmd(self.ensure(), [str(c) for c in cmd],
+                         binds=self.binds() + list(binds), cwd=cwd, env=_added(env))
+        return run.run(argv, "%s (in %s)" % (what, self.where), log=log, check=check,
+                       timeout=timeout, env={"PATH": PATH, "LC_ALL": "C"})
+
+    def ensure_build_deps(self, tree):
+        """The root was made with the build dependencies it was given; a
+        tree that needs more gets them installed in the work copy (said so:
+        the cached root does not have them)."""
+        res = self.run(["dpkg-checkbuilddeps"], "dpkg-checkbuilddeps", check=False, cwd=tree)
+        if res.returncode == 0:
+            return
+        progress("root", "%s: %s; installing them in the work copy"
+                 % (tree, run.error_tail(res.stderr + res.stdout)))
+        self.run(["apt-get", "build-dep", "-y", "-q", "--no-install-recommends", "./"],
+                 "apt-get build-dep", cwd=tree)
+
+
+def _added(env):
+    """What ENV adds to or changes in this process's environment, less what
+    names host paths (PATH, HOME: the root has its own)."""
+    if not env:
+        return {}
+    return {k: str(v) for k, v in env.items()
+            if os.environ.get(k) != v and k not in ("PATH", "HOME")}
 
 
 def enter_cmd(root, argv, binds=(), cwd=None, env=None):
@@ -243,16 +309,11 @@ def enter_cmd(root, argv, binds=(), cwd=None, env=None):
             "sh", "-c", _ENTER, "nlc-root", str(root)] + pairs + ["--"] + inner + list(argv)
 
 
-def enter_run(root, argv, binds=(), check=True, capture=True, cwd=None, env=None):
-    cmd = enter_cmd(root, argv, binds=binds, cwd=cwd, env=env)
-    res = subprocess.run(cmd, capture_output=capture, text=True,
-                         env={"PATH": PATH, "LC_ALL": "C"})
-    if check and res.returncode != 0:
-        tail = ((res.stderr or "") + (res.stdout or "")).strip().splitlines()[-15:]
-        raise BuildError("in root %s: %s failed (exit %d)%s" % (
-            root, " ".join(argv[:3]), res.returncode,
-            "".join("\n  " + ln for ln in tail)))
-    return res
+def enter_run(root, argv, binds=(), check=True, cwd=None, env=None):
+    """Run ARGV in ROOT (enter_cmd); its CompletedProcess (text output)."""
+    return run.run(enter_cmd(root, argv, binds=binds, cwd=cwd, env=env),
+                   "%s (in root %s)" % (" ".join(argv[:2]), root), check=check,
+                   env={"PATH": PATH, "LC_ALL": "C"})
 
 
 def _stream(cmd, step):
