@@ -99,8 +99,7 @@ class RootNode(object):
         for kernel in ("/sys", "/dev", "/run"):
             self._bind(kernel, kernel)
         self._bind(self.scratch, self.scratch)
-        if self.node.get("dist"):
-            self._bind(self.node["dist"], self.node["dist"], "-o", "ro")
+        self._bind(self.node["dist"], self.node["dist"], "-o", "ro")
         return self
 
     def install(self):

@@ -217,8 +217,7 @@ def prepare_namespace(scratch, series="bookworm", node=None):
     if series == "icehouse":
         IcehouseNode(scratch, node).overlay()
     elif root:
-        rooted = RootNode(scratch, node).mount()
-        installed = rooted.install() if node.get("dist") else rooted.facts()
+        installed = RootNode(scratch, node).mount().install()
     for name, target in LIBVIRT_DIRS.items():
         source = os.path.join(scratch, "libvirt", name)
         target = root + target
