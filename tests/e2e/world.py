@@ -20,6 +20,11 @@ into a trusty-like node inside the namespace (``IcehouseNode``: /etc, /var
 and /usr/bin overlaid, nothing written to the host's), and
 tests/e2e/compute_icehouse.py under Python 2.7 as user nova, every
 privileged command through sudo nova-rootwrap.
+trixie: a trixie root (spec's ``node``: the root's layer and dist/trixie,
+tests/e2e/trixie_node.py) overlaid at SCRATCH/root, our packages
+apt-installed in it, and libvirtd and compute.py run chrooted there (the
+root's python3 3.13, nova 31, libvirtd 11.3); the double, the forwarding
+and the checks stay here, on the host's side of the same namespaces.
 
     python3 -m tests.e2e.world SCRATCH     (SCRATCH/spec.json -> report.json)
     world.run_isolated(SCRATCH)           the same from outside: unshare, bounded
