@@ -12,11 +12,13 @@ packaging tests (tests/packaging/aptroot.py).
 import os
 import pwd
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 
 from build import run
 
 
+@lru_cache(maxsize=None)
 def architecture():
     return subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
                           text=True, check=True).stdout.strip()

@@ -23,6 +23,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+from debian import changelog, deb822
+
 from build.log import BuildError, progress
 from build.run import HOST, run
 
@@ -79,25 +81,9 @@ def sdist_manifest(tree):
 def parse_paragraphs(text):
     """deb822 text (debian/control, Packages) as a list of field dicts.
 
-    Continuation lines are kept, joined with newlines, as dpkg keeps them."""
-    paragraphs, current, key = [], {}, None
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        if not line.strip():
-            if current:
-                paragraphs.append(current)
-            current, key = {}, None
-        elif line[0] in " \t":
-            if key is None:
-                raise BuildError("deb822: continuation line without a field: %r" % line)
-            current[key] += "\n" + line
-        else:
-            key, _, value = line.partition(":")
-            current[key] = value.strip()
-    if current:
-        paragraphs.append(current)
-    return paragraphs
+    Continuation lines are kept, joined with newlines, as dpkg keeps them;
+    comment lines are dropped (python3-debian's deb822 parser)."""
+    return [dict(para) for para in deb822.Deb822.iter_paragraphs(text.splitlines())]
 
 
 def format_paragraph(fields):
@@ -125,26 +111,23 @@ def fold_list(value):
 
 # -- changelogs -----------------------------------------------------------------
 
-_HEAD = re.compile(r"^(\S+) \(([^)]+)\) ([^;]+); urgency=(\S+)")
-_TRAILER = re.compile(r"^ -- (.+?) <([^>]+)>  (.+)$")
-
-
 def changelog_entry(text):
-    """The first entry of a debian/changelog text."""
+    """The first entry of a debian/changelog text (python3-debian's parser):
+    its fields, SOURCE_DATE_EPOCH and its own text, verbatim."""
+    try:
+        block = changelog.Changelog(text, max_blocks=1, strict=True)[0]
+    except (changelog.ChangelogParseError, IndexError, ValueError) as exc:
+        raise BuildError("not a debian/changelog entry: %r (%s)"
+                         % ((text.splitlines() or [""])[0], exc))
+    if not block.date:
+        raise BuildError("debian/changelog entry %s has no trailer line" % block.version)
     lines = text.splitlines()
-    head = _HEAD.match(lines[0]) if lines else None
-    if not head:
-        raise BuildError("not a debian/changelog entry: %r" % (lines[:1] or [""])[0])
-    for i, line in enumerate(lines[1:], 1):
-        trailer = _TRAILER.match(line)
-        if trailer:
-            date = email.utils.parsedate_to_datetime(trailer.group(3))
-            return {"source": head.group(1), "version": head.group(2),
-                    "distribution": head.group(3), "urgency": head.group(4),
-                    "maintainer": "%s <%s>" % trailer.groups()[:2],
-                    "epoch": int(date.timestamp()),
-                    "text": "\n".join(lines[:i + 1]) + "\n"}
-    raise BuildError("debian/changelog entry %s has no trailer line" % head.group(2))
+    end = next(i for i, line in enumerate(lines) if line.startswith(" -- "))
+    return {"source": block.package, "version": str(block.version),
+            "distribution": block.distributions, "urgency": block.urgency,
+            "maintainer": block.author,
+            "epoch": int(email.utils.parsedate_to_datetime(block.date).timestamp()),
+            "text": "\n".join(lines[:end + 1]) + "\n"}
 
 
 def upstream_version(version):
@@ -352,6 +335,33 @@ def py27_install(python, srcdir, root, env, log):
             shutil.rmtree(junk)
         elif junk.exists():
             junk.unlink()
+
+
+def py27_root(python, srcdir, root, env, log):
+    """py27_install of SRCDIR into ROOT, less the egg-info's SOURCES.txt
+    (build paths, of no use): the installed root a Python 2.7 package's
+    files are taken from."""
+    py27_install(python, srcdir, root, env, log)
+    for info in Path(root).glob("usr/lib/python2.7/dist-packages/*.egg-info"):
+        (info / "SOURCES.txt").unlink(missing_ok=True)
+    return Path(root)
+
+
+def binary_fields(para, source, version, substvars, relations):
+    """A binary package's control fields as dh_gencontrol writes them: PARA
+    (its debian/control paragraph, less Build-Profiles) with ${...} of the
+    RELATIONS fields substituted, plus what it inherits from SOURCE (the
+    source paragraph) and VERSION."""
+    fields = {k: v for k, v in para.items() if k != "Build-Profiles"}
+    for rel in relations:
+        if rel in fields:
+            fields[rel] = substitute(fields[rel], substvars)
+    fields.update({"Source": source["Source"], "Version": version,
+                   "Maintainer": source["Maintainer"],
+                   "Section": fields.get("Section", source.get("Section")),
+                   "Priority": fields.get("Priority", source.get("Priority")),
+                   "Homepage": source.get("Homepage")})
+    return fields
 
 
 PY2_POSTINST = """\

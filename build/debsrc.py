@@ -14,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+from debian import deb822
+
 from build import aptconf, pins
 from build.cache import cache_dir
 from build.log import BuildError, progress
@@ -153,12 +155,6 @@ def download_binaries(packages, version, into):
 
 def dsc_files(dsc):
     """The files a .dsc lists (apt-get source has verified them against it)."""
-    out, in_files = [], False
-    for line in Path(dsc).read_text(errors="replace").splitlines():
-        if line.startswith("Files:"):
-            in_files = True
-        elif in_files and line.startswith(" "):
-            out.append(Path(dsc).parent / line.split()[-1])
-        else:
-            in_files = False
-    return out
+    with open(dsc, encoding="utf-8", errors="replace") as f:
+        listed = deb822.Dsc(f).get("Files", [])
+    return [Path(dsc).parent / entry["name"] for entry in listed]

@@ -168,28 +168,19 @@ def _build_overlay_py2(out):
     if len(stanzas) != 1:
         raise BuildError("debian/control: expected one package with Build-Profiles <%s>"
                          % PY2_PROFILE)
-    fields = {k: v for k, v in stanzas[0].items() if k != "Build-Profiles"}
+    name = stanzas[0]["Package"]
     python = py27env.ensure_venv("core")
     pbr = py27_pbr(python)
-    stage = parent / "stage"
     progress("overlay-py2", "python2.7 setup.py install (PBR_VERSION=%s)"
              % debpkg.upstream_version(entry["version"]))
-    debpkg.py27_install(python, tree, stage, debpkg.clean_env(
+    stage = debpkg.py27_root(python, tree, parent / "stage", debpkg.clean_env(
         PBR_VERSION=debpkg.upstream_version(entry["version"]), PYTHONPATH=pbr,
         **debpkg.no_git(tree)), log=out / "build.log")
-    for info in stage.glob("usr/lib/python2.7/dist-packages/*.egg-info"):
-        (info / "SOURCES.txt").unlink(missing_ok=True)    # build paths, no use
-    debpkg.dh_install(tree / "debian" / ("%s.install" % fields["Package"]), stage, [tree])
+    debpkg.dh_install(tree / "debian" / ("%s.install" % name), stage, [tree])
     subst = {"python:Depends": py2_depends(stage, tree / "debian" / "pydist-overrides"),
              "misc:Depends": ""}
-    for rel in ("Depends", "Recommends", "Suggests", "Enhances"):
-        if rel in fields:
-            fields[rel] = debpkg.substitute(fields[rel], subst)
-    fields.update({"Source": source["Source"], "Version": entry["version"],
-                   "Maintainer": source["Maintainer"],
-                   "Section": fields.get("Section", source.get("Section")),
-                   "Priority": fields.get("Priority", source.get("Priority")),
-                   "Homepage": source.get("Homepage")})
+    fields = debpkg.binary_fields(stanzas[0], source, entry["version"], subst,
+                                  ("Depends", "Recommends", "Suggests", "Enhances"))
     debpkg.install_docs(stage, fields["Package"], (tree / "debian" / "copyright").read_text(),
                         (tree / "debian" / "changelog").read_text(),
                         native="-" not in entry["version"], packaging_dir=tree / "debian")

@@ -62,7 +62,6 @@ import time
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -162,7 +161,6 @@ _PROBED = {}
 
 # --- the interpreter ---------------------------------------------------------
 
-@lru_cache(maxsize=None)
 def _prefix_dir():
     """Where the bullseye interpreter is (or will be) unpacked."""
     return cache_dir("py27") / ("python2.7-%s-%s-%s"

@@ -73,7 +73,7 @@ class DebianNova(Series):
 
     def check_stages(self, when):
         if when == "prepare":
-            return [("build-deps", self.stage_build_deps)]
+            return [("build-deps-%s" % self.name, self.stage_build_deps)]
         if when == "test":
             return [("nova-%s" % self.name, self.stage_nova_tests)]
         return []

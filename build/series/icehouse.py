@@ -181,11 +181,9 @@ def build_into(out, recipe, source=None):
     python = py27env.ensure_venv(VENV)
     root = parent / "root"
     progress("icehouse", "python2.7 setup.py install (PBR_VERSION=%s)" % upstream)
-    debpkg.py27_install(python, tree, root, debpkg.clean_env(
+    debpkg.py27_root(python, tree, root, debpkg.clean_env(
         PBR_VERSION=upstream, **NO_NETWORK, **debpkg.no_git(tree)),
         log=Path(out) / "build.log")
-    for info in root.glob("usr/lib/python2.7/dist-packages/*.egg-info"):
-        (info / "SOURCES.txt").unlink(missing_ok=True)    # build paths, no use
     source_para, binaries = control()
     subst = {"binary:Version": version, "python:Depends": PY_DEPENDS, "misc:Depends": ""}
     copyright_text = (DATA / "copyright").read_text()
@@ -195,15 +193,8 @@ def build_into(out, recipe, source=None):
         name = para["Package"]
         stage = parent / "stage" / name
         scripts = stage_package(name, stage, root, tree)
-        fields = dict(para)
-        for rel in ("Depends", "Recommends", "Suggests", "Conflicts", "Provides"):
-            if rel in fields:
-                fields[rel] = debpkg.substitute(fields[rel], subst)
-        fields.update({"Source": source_para["Source"], "Version": version,
-                       "Maintainer": source_para["Maintainer"],
-                       "Section": fields.get("Section", source_para["Section"]),
-                       "Priority": fields.get("Priority", source_para["Priority"]),
-                       "Homepage": source_para.get("Homepage")})
+        fields = debpkg.binary_fields(para, source_para, version, subst, (
+            "Depends", "Recommends", "Suggests", "Conflicts", "Provides"))
         debpkg.install_docs(stage, name, copyright_text, changelog_text,
                             packaging_dir=DATA)
         debs.append(debpkg.build_deb(stage, fields, out, ent["epoch"], scripts=scripts,

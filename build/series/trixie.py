@@ -22,6 +22,7 @@ class Trixie(DebianNova):
     #: besides the build dependencies (of both control files)
     root_packages = ("lintian",)
     overlay_release = ("trixie", "+deb13")
+    install_on = "a Debian 13 (trixie) compute node (copy dist/trixie/ there)"
 
     def __init__(self, name):
         super().__init__(name)

@@ -81,3 +81,48 @@ def test_the_check_sees_code_but_not_prose(tmp_path):
                       'from build.series import icehouse\n')
     hits = series_mentions(["icehouse", "bookworm"], [sample])
     assert sorted(h.split(":", 2)[1] for h in hits) == ["5", "6"], hits
+
+
+def header_paragraphs(patch_text):
+    """The paragraphs of a DEP-3 header's Description (summary line first)."""
+    header = []
+    for line in patch_text.split("\n"):
+        if line.startswith(("---", "diff ", "Index:")):
+            break
+        header.append(line)
+    paras, current = [], []
+    for line in header:
+        if line.startswith("Description:"):
+            current = [line[len("Description:"):].strip()]
+        elif current and line == " .":
+            paras.append("\n".join(current))
+            current = [""]
+        elif current and line.startswith(" "):
+            current.append(line)
+        elif current:
+            paras.append("\n".join(current))
+            current = []
+    return [p.strip() for p in paras if p.strip()]
+
+
+def test_what_series_share_in_a_patch_header_is_said_once():
+    """A patch that several series carry says its common design once, in
+    patches/design/<name>.txt, which each header names; no paragraph of
+    one series' header is repeated in another's."""
+    by_name = {}
+    for series in pins.series_names():
+        for patch in pins.patch_series(series):
+            by_name.setdefault(patch.name, []).append((series, patch.text()))
+    shared = {n: v for n, v in by_name.items() if len(v) > 1}
+    assert shared
+    for name, copies in shared.items():
+        seen = {}
+        for series, text in copies:
+            for para in header_paragraphs(text)[1:]:       # the summary may repeat
+                assert para not in seen, "%s: %s repeats %s's paragraph %r" % (
+                    name, series, seen.get(para), para[:60])
+                seen[para] = series
+        design = pins.PATCHES / "design" / (name[:-len(".patch")] + ".txt")
+        for series, text in copies:
+            if "patches/design/" in text.split("\n---", 1)[0]:
+                assert design.is_file(), design

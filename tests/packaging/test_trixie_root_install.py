@@ -146,3 +146,20 @@ def test_purge_removes_ours(inst, trixie_dist):
                     "sh", *[f for f in files if f.startswith(("/etc/", "/usr/lib/python3"))])
     assert gone.strip() == ""
     assert set(inst.versions([])) == inst.before
+
+
+def test_lintian_of_trixie_finds_no_error_or_warning_in_ours(trixie_dist):
+    """trixie's own lintian (in the build root) on our driver package; and on
+    the rebuilt nova packages no error that Debian's deb13u3 does not have
+    (none: Debian's own build is lintian-clean of errors here)."""
+    runner = series_recipes.get("trixie").runner()
+    debs_ = sorted(p.name for p in trixie_dist.glob("*.deb"))
+    ours = [d for d in debs_ if d.startswith("python3-nova-lxc-contrail_")]
+    assert len(ours) == 1
+    res = runner.run(["lintian", "--tag-display-limit", "0", *[REPO + "/" + d for d in debs_]],
+                     "lintian", check=False, binds=[(trixie_dist, REPO)])
+    assert res.returncode in (0, 1), res.stderr
+    lines = res.stdout.splitlines()
+    assert not [ln for ln in lines if ln.startswith(("E: ", "W: "))
+                and ln.split()[1].startswith("python3-nova-lxc-contrail")], lines
+    assert not [ln for ln in lines if ln.startswith("E: ")], lines
