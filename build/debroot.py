@@ -203,6 +203,11 @@ class Root(object):
         for old in mine[KEEP:]:
             old.unlink()
 
+    def discard(self, copy):
+        """Remove the work copy COPY (the cached tarball stays)."""
+        _remove(self._stamp(copy))
+        _remove(self.path(copy))
+
     # -- using ------------------------------------------------------------
     def ensure(self, fresh=False, copy=None):
         """A work copy of the root in NLC_WORK/roots/<name> (or <COPY>):
