@@ -13,7 +13,7 @@ The tests share one installation (module fixture); the last one purges.
 
 import pytest
 
-from build import debroot, debs, repo, series as series_recipes
+from build import debroot, repo, series as series_recipes
 
 pytestmark = pytest.mark.network
 
@@ -38,12 +38,6 @@ class Root:
                        *names, check=False).stdout
         return {ln.split()[0]: ln.split()[1] for ln in out.splitlines()
                 if ln.split()[2:3] == ["ii"]}
-
-
-@pytest.fixture(scope="module")
-def trixie_dist():
-    dist, _debs = debs.build("trixie")
-    return dist
 
 
 @pytest.fixture(scope="module")
