@@ -143,11 +143,12 @@ class Root(object):
         asking for the same root make it once)."""
         tar = self.tarball()
         with cache.locked(str(tar) + ".lock", "root", "making this root"):
-            if tar.exists():
-                return tar
-            self._make(tar)
-        cache.keep_newest(cache_dir("roots").glob("%s-*.tar" % self.name), KEEP,
-                          lambda old: old.unlink(), first=tar)
+            if not tar.exists():
+                self._make(tar)
+        # this root's older tarballs only (not those of a root named "<name>-x")
+        mine = re.compile(r"%s-[0-9a-f]{16}\.tar$" % re.escape(self.name))
+        cache.keep_newest([p for p in cache_dir("roots").iterdir() if mine.match(p.name)],
+                          KEEP, lambda old: old.unlink(), first=tar)
         return tar
 
     def _make(self, tar):
