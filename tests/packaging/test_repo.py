@@ -60,13 +60,14 @@ def test_trixie_version_sorts_between_debian_revisions():
 
 def test_our_package_rebuilt_for_trixie_is_the_same_source_one_entry_up():
     """Our package for trixie: the changelog's top entry, the release's suffix
-    and distribution, the same date (same SOURCE_DATE_EPOCH: reproducible)."""
+    and distribution, dated one second later (fixed: reproducible; newer: a
+    latest entry needs a new date, lintian)."""
     top = overlay.overlay_entry()
     dist, suffix = series_recipes.get("trixie").overlay_release
     entry = overlay.release_entry((dist, suffix))
     assert entry["version"] == top["version"] + suffix
     assert entry["distribution"] == dist and entry["source"] == top["source"]
-    assert entry["epoch"] == top["epoch"] and entry["maintainer"] == top["maintainer"]
+    assert entry["epoch"] == top["epoch"] + 1 and entry["maintainer"] == top["maintainer"]
     assert compare(entry["version"], "gt", top["version"])
 
 
