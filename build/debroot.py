@@ -22,10 +22,7 @@ optionally, the build dependencies of one debian/control.
   reaches the host.
 """
 
-import fcntl
 import glob
-import hashlib
-import json
 import os
 import re
 import shutil
@@ -34,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-from build import run
+from build import cache, run
 from build.cache import TOP, cache_dir, work_dir
 from build.log import BuildError, progress
 
@@ -126,8 +123,7 @@ class Root(object):
                 "build_depends": self.build_depends}
 
     def key(self):
-        blob = json.dumps(self.inputs(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return cache.key(self.inputs())
 
     def tarball(self):
         return cache_dir("roots") / ("%s-%s.tar" % (self.name, self.key()))
@@ -146,20 +142,20 @@ class Root(object):
         """The cached tarball, made first when missing (locked: two builds
         asking for the same root make it once)."""
         tar = self.tarball()
-        with open(str(tar) + ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if tar.exists():
-                return tar
-            self._make(tar)
-        os.unlink(str(tar) + ".lock")
-        self._prune()
+        with cache.locked(str(tar) + ".lock", "root", "making this root"):
+            if not tar.exists():
+                self._make(tar)
+        # this root's older tarballs only (not those of a root named "<name>-x")
+        mine = re.compile(r"%s-[0-9a-f]{16}\.tar$" % re.escape(self.name))
+        cache.keep_newest([p for p in cache_dir("roots").iterdir() if mine.match(p.name)],
+                          KEEP, lambda old: old.unlink(), first=tar)
         return tar
 
     def _make(self, tar):
         t0 = time.monotonic()
         tmp = work_dir("roots") / (".make-%s-%s" % (self.name, self.key()))
         _remove(tmp)
-        progress("root", "making a %s root with mmdebstrap from %s (about a minute)"
+        progress("root", "making a %s root with mmdebstrap from %s (a few minutes)"
                  % (self.suite, self.mirror))
         cmd = ["mmdebstrap", "--variant=buildd", "--mode=root",
                "--aptopt=Acquire::Retries \"3\"", "--skip=cleanup/apt/lists"]
@@ -197,11 +193,10 @@ class Root(object):
             _remove(tmp)
         progress("root", "%s root ready in %.0f s" % (self.suite, time.monotonic() - t0))
 
-    def _prune(self):
-        mine = sorted(cache_dir("roots").glob("%s-*.tar" % self.name),
-                      key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in mine[KEEP:]:
-            old.unlink()
+    def discard(self, copy):
+        """Remove the work copy COPY (the cached tarball stays)."""
+        _remove(self._stamp(copy))
+        _remove(self.path(copy))
 
     # -- using ------------------------------------------------------------
     def ensure(self, fresh=False, copy=None):

@@ -77,14 +77,15 @@ def _overlay_tree(kind):
 def release_entry(release):
     """The changelog entry of a rebuild of the top entry for another Debian
     RELEASE (distribution, version suffix): the same source, its version +
-    the suffix, dated as the top entry (so the build stays reproducible)."""
+    the suffix, dated one second after the top entry (deterministic, so the
+    build stays reproducible; a latest entry must have a newer date)."""
     dist, suffix = release
     top = overlay_entry()
     text = ("%s (%s%s) %s; urgency=medium\n\n"
             "  * Rebuild of %s for %s: the same source, built with %s's own\n"
             "    tools and Python.\n\n -- %s  %s\n"
             % (top["source"], top["version"], suffix, dist, top["version"], dist,
-               dist, top["maintainer"], email.utils.formatdate(top["epoch"], usegmt=True)
+               dist, top["maintainer"], email.utils.formatdate(top["epoch"] + 1, usegmt=True)
                .replace("GMT", "+0000")))
     return debpkg.changelog_entry(text)
 

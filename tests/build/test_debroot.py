@@ -161,3 +161,21 @@ def test_runner_cwd_is_inside_the_root(dirs):
     out = debroot.enter_run(root, ["sh", "-c", "pwd"], cwd="/tmp/here").stdout
     assert out.strip() == "/tmp/here"
     assert Path(subprocess.check_output(["pwd"], text=True).strip()) != root
+
+
+def test_pruning_keeps_other_roots_whose_names_share_a_prefix(dirs):
+    """Keeping the newest KEEP tarballs of root "r" must not count (or
+    delete) those of a root named "r-e2e"."""
+    roots = dirs / "cache" / "roots"
+    roots.mkdir(parents=True)
+    others = [roots / ("r-e2e-%016x.tar" % i) for i in range(3)]
+    mine = [roots / ("r-%016x.tar" % i) for i in range(debroot.KEEP + 2)]
+    for i, p in enumerate(others + mine):
+        p.write_text("x")
+        os.utime(str(p), (1000 + i, 1000 + i))
+    root = debroot.Root("testsuite", "http://m.example/debian", name="r")
+    root.tarball().write_text("newest")
+    assert root.ensure_cached() == root.tarball()
+    assert all(p.exists() for p in others)
+    left = sorted(p.name for p in mine + [root.tarball()] if p.exists())
+    assert len(left) == debroot.KEEP and root.tarball().name in left

@@ -13,7 +13,7 @@ The tests share one installation (module fixture); the last one purges.
 
 import pytest
 
-from build import debroot, debs, repo, series as series_recipes
+from build import debroot, repo, series as series_recipes
 
 pytestmark = pytest.mark.network
 
@@ -41,33 +41,30 @@ class Root:
 
 
 @pytest.fixture(scope="module")
-def trixie_dist():
-    dist, _debs = debs.build("trixie")
-    return dist
-
-
-@pytest.fixture(scope="module")
 def inst(trixie_dist):
     recipe = series_recipes.get("trixie")
     runner = debroot.Runner(recipe.root(), copy="trixie-apt", fresh=True)
     root = Root(runner, trixie_dist)
-    base = runner.ensure()
-    # as README says for a node: the key, the source, the pin; no daemon starts
-    (base / "etc/apt/keyrings").mkdir(parents=True, exist_ok=True)
-    (base / KEYRING.lstrip("/")).write_bytes((trixie_dist / repo.KEY_NAME).read_bytes())
-    (base / "etc/apt/sources.list.d/nova-lxc-contrail.list").write_text(
-        "deb [signed-by=%s] file:%s ./\n" % (KEYRING, REPO))
-    (base / "etc/apt/preferences.d/nova-lxc-contrail.pref").write_text(
-        (trixie_dist / repo.PREF_NAME).read_text())
-    policy = base / "usr/sbin/policy-rc.d"
-    policy.write_text("#!/bin/sh\nexit 101\n")
-    policy.chmod(0o755)
-    root.before = set(root.versions([]))
-    root.run("apt-get", "update", "-q")
-    root.install = root.run("apt-get", "install", "-y", "-q", "--no-install-recommends",
-                            *OPERATOR)
-    yield root
-    root.run("apt-get", "purge", "-y", "-q", *OPERATOR, check=False)
+    try:
+        base = runner.ensure()
+        # as README says for a node: the key, the source, the pin; no daemon starts
+        (base / "etc/apt/keyrings").mkdir(parents=True, exist_ok=True)
+        (base / KEYRING.lstrip("/")).write_bytes((trixie_dist / repo.KEY_NAME).read_bytes())
+        (base / "etc/apt/sources.list.d/nova-lxc-contrail.list").write_text(
+            "deb [signed-by=%s] file:%s ./\n" % (KEYRING, REPO))
+        (base / "etc/apt/preferences.d/nova-lxc-contrail.pref").write_text(
+            (trixie_dist / repo.PREF_NAME).read_text())
+        policy = base / "usr/sbin/policy-rc.d"
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+        root.before = set(root.versions([]))
+        root.run("apt-get", "update", "-q")
+        root.install = root.run("apt-get", "install", "-y", "-q", "--no-install-recommends",
+                                *OPERATOR)
+        yield root
+    finally:
+        # the whole copy goes (2 GB): whatever a failed test left installed with it
+        runner.root.discard("trixie-apt")
 
 
 def offered(dist):
