@@ -1,5 +1,5 @@
 # nova-lxc-contrail: a thin front for build/ (python3 -m build.cli <command>).
-#   make debs  [SERIES=bookworm|icehouse] [NOVA_SOURCE=PATH]   packages + signed local apt repo
+#   make debs  [SERIES=bookworm|trixie|icehouse] [NOVA_SOURCE=PATH]   packages + signed local apt repo
 #              [REPO_KEY=<gpg key id> [GNUPGHOME=DIR]]           (default: the project key in the cache)
 #   make check [NOVA_SOURCE=PATH]                              every test that can run here
 

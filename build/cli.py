@@ -109,7 +109,7 @@ def cmd_debs(args):
               % (repo.signer_label(dist), dist / repo.KEY_NAME))
         recipe = series_recipes.get(series)
         status = recipe.after_publish() or status
-        print("to install on this machine, as root:")
+        print("to install on %s, as root:" % recipe.install_on)
         for line in repo.operator_lines(dist, recipe.operator_packages):
             print("  %s" % line)
     return status

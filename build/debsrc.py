@@ -6,8 +6,11 @@ directory and cache of our own live in the project cache (status file
 the machine. apt verifies the Release signatures and every file's checksum.
 """
 
+import fcntl
 import functools
+import hashlib
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -28,7 +31,6 @@ def _suite_uri(suite):
 def private_apt():
     """Our private apt (build/aptconf.py), its sources list up to date with
     the pins: the suites of every Debian series."""
-    root = cache_dir("apt")
     src_suites, bin_suites = [], []
     for name in pins.series_names():        # the Debian series' suites
         pin = pins.series_pins(name)
@@ -43,8 +45,12 @@ def private_apt():
                 bin_suites.append(suite)
     lines = ["deb-src %s %s main" % (_suite_uri(s), s) for s in src_suites]
     lines += ["deb %s %s main" % (_suite_uri(s), s) for s in bin_suites]
+    text = "\n".join(lines) + "\n"
+    # one directory per sources list: checkouts with other pins sharing the
+    # cache do not replace each other's package lists mid-run
+    root = cache_dir("apt") / hashlib.sha256(text.encode()).hexdigest()[:12]
     apt = aptconf.PrivateApt(root)
-    if apt.sources("\n".join(lines) + "\n"):
+    if apt.sources(text):
         (root / "lists" / ".updated").unlink(missing_ok=True)
     return apt
 
@@ -53,14 +59,21 @@ def _apt(args, cwd=None, check=True):
     return private_apt().run(args, check=check, cwd=cwd)
 
 
+_UPDATE = threading.Lock()
+
+
 def update(force=False):
-    stamp = cache_dir("apt") / "lists" / ".updated"
-    private_apt()
-    if not force and stamp.exists() and time.time() - stamp.stat().st_mtime < MAX_AGE:
-        return
-    progress("apt", "updating Debian package lists (private apt configuration)")
-    _apt(["apt-get", "update", "-q"])
-    stamp.touch()
+    """Refresh the lists when older than MAX_AGE (once: threads and other
+    processes asking at the same time wait for the first one)."""
+    root = Path(private_apt().root)
+    stamp = root / "lists" / ".updated"
+    with _UPDATE, open(root / "update.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and stamp.exists() and time.time() - stamp.stat().st_mtime < MAX_AGE:
+            return
+        progress("apt", "updating Debian package lists (private apt configuration)")
+        _apt(["apt-get", "update", "-q"])
+        stamp.touch()
 
 
 def madison(package):

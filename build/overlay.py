@@ -6,6 +6,7 @@ Their source is the checkout less the project's own machinery; a change to
 overlay/ rebuilds only these packages (build/cache.py's cached_debs).
 """
 
+import email.utils
 import os
 import shutil
 import subprocess
@@ -73,8 +74,29 @@ def _overlay_tree(kind):
     return entry, parent, copy_overlay(tree, entry["epoch"])
 
 
-def _build_overlay_py3(out, runner):
-    entry, parent, tree = _overlay_tree("overlay-py3")
+def release_entry(release):
+    """The changelog entry of a rebuild of the top entry for another Debian
+    RELEASE (distribution, version suffix): the same source, its version +
+    the suffix, dated one second after the top entry (deterministic, so the
+    build stays reproducible; a latest entry must have a newer date)."""
+    dist, suffix = release
+    top = overlay_entry()
+    text = ("%s (%s%s) %s; urgency=medium\n\n"
+            "  * Rebuild of %s for %s: the same source, built with %s's own\n"
+            "    tools and Python.\n\n -- %s  %s\n"
+            % (top["source"], top["version"], suffix, dist, top["version"], dist,
+               dist, top["maintainer"], email.utils.formatdate(top["epoch"] + 1, usegmt=True)
+               .replace("GMT", "+0000")))
+    return debpkg.changelog_entry(text)
+
+
+def _build_overlay_py3(out, runner, release=None):
+    entry, parent, tree = _overlay_tree("overlay-py3" + ("-" + release[0] if release else ""))
+    if release:
+        entry = release_entry(release)
+        changelog = tree / "debian" / "changelog"
+        changelog.write_text(entry["text"] + "\n" + changelog.read_text())
+        os.utime(changelog, (entry["epoch"], entry["epoch"]))
     debpkg.sdist_manifest(tree)
     debpkg.build_deps(tree, "nova-lxc-contrail", runner)
     debpkg.dpkg_buildpackage(tree, out / "build.log", nice=10, runner=runner)
@@ -83,10 +105,15 @@ def _build_overlay_py3(out, runner):
     shutil.rmtree(parent)
 
 
-def python3_packages(force=False, runner=HOST):
-    """python3-nova-lxc-contrail, built by dpkg-buildpackage where RUNNER runs."""
-    return cache.cached_debs("overlay-py3", overlay_inputs("python3"),
-                             lambda out: _build_overlay_py3(out, runner), force)
+def python3_packages(force=False, runner=HOST, release=None):
+    """python3-nova-lxc-contrail, built by dpkg-buildpackage where RUNNER runs;
+    RELEASE: (distribution, version suffix) of a rebuild for another Debian
+    release than the changelog's (release_entry)."""
+    inputs = overlay_inputs("python3")
+    if release:
+        inputs["release"] = list(release)
+    return cache.cached_debs("overlay-py3" + ("-" + release[0] if release else ""), inputs,
+                             lambda out: _build_overlay_py3(out, runner, release), force)
 
 
 def py27_pbr(python):

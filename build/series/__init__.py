@@ -44,6 +44,8 @@ class Series:
     root_suite = None
     #: binary packages an operator installs on a compute node (make debs says so)
     operator_packages = ()
+    #: where those are installed, in `make debs`' hint ("to install on ...")
+    install_on = "this machine"
     #: built by `make debs` without --series
     built_by_default = False
     #: package sets `make debs` builds at once (see package_sets)

@@ -35,6 +35,9 @@ class DebianNova(Series):
     quilt_subdir = quilt.OUR_SUBDIR
     operator_packages = ("nova-compute-lxc", "python3-nova-lxc-contrail")
     build_jobs = 2      # nova's build and ours, one core each
+    #: (distribution, version suffix) when our own package is a rebuild for
+    #: another release than debian/changelog's (build/overlay.py)
+    overlay_release = None
 
     # -- tree ---------------------------------------------------------------
     def fetch(self):
@@ -70,7 +73,7 @@ class DebianNova(Series):
 
     def check_stages(self, when):
         if when == "prepare":
-            return [("build-deps", self.stage_build_deps)]
+            return [("build-deps-%s" % self.name, self.stage_build_deps)]
         if when == "test":
             return [("nova-%s" % self.name, self.stage_nova_tests)]
         return []
@@ -134,7 +137,7 @@ class DebianNova(Series):
                                  self.build_nova, force)
 
     def overlay_packages(self, force=False):
-        return overlay.python3_packages(force, self.runner())
+        return overlay.python3_packages(force, self.runner(), self.overlay_release)
 
     def package_sets(self):
         return [self.nova_packages, self.overlay_packages]

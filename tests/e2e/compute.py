@@ -26,6 +26,7 @@ import nova.cmd  # noqa: F401  (eventlet monkey patching, as nova-compute)
 
 import json  # noqa: E402
 import os  # noqa: E402
+import platform  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -59,6 +60,8 @@ class Conductor(object):
             return self.vifs[args[0]]
         if (objname, objmethod) == ("BlockDeviceMappingList", "get_by_instance_uuid"):
             return objects.BlockDeviceMappingList(objects=[])   # no volumes
+        if (objname, objmethod) == ("ShareMappingList", "get_by_instance_uuid"):
+            return objects.ShareMappingList(objects=[])   # no shares (nova >= 29)
         if (objname, objmethod) == ("Service", "get_by_compute_host"):
             return objects.Service(context=context, host=args[0], disabled=False,
                                    disabled_reason=None, binary="nova-compute")
@@ -137,6 +140,7 @@ class Compute(object):
                 "root_helper": utils.get_root_helper(),
                 "libvirt_uri": self.driver._uri(),
                 "virt_type": self.conf.libvirt.virt_type,
+                "python": platform.python_version(),
                 "start_steps": steps,
                 "timing_missing": self.recorder.missing if self.recorder else [],
                 "start_spans": self._spans()}

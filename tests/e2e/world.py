@@ -20,6 +20,11 @@ into a trusty-like node inside the namespace (``IcehouseNode``: /etc, /var
 and /usr/bin overlaid, nothing written to the host's), and
 tests/e2e/compute_icehouse.py under Python 2.7 as user nova, every
 privileged command through sudo nova-rootwrap.
+trixie: a trixie root (spec's ``node``: the root's layer and dist/trixie,
+tests/e2e/trixie_node.py) overlaid at SCRATCH/root, our packages
+apt-installed in it, and libvirtd and compute.py run chrooted there (the
+root's python3 3.13, nova 31, libvirtd 11.3); the double, the forwarding
+and the checks stay here, on the host's side of the same namespaces.
 
     python3 -m tests.e2e.world SCRATCH     (SCRATCH/spec.json -> report.json)
     world.run_isolated(SCRATCH)           the same from outside: unshare, bounded
@@ -52,6 +57,7 @@ if TOP not in sys.path:
 
 from tests.agent_double import AgentDouble  # noqa: E402
 from tests.agent_double.forwarding import Forwarding  # noqa: E402
+from tests.e2e.trixie_node import RootNode  # noqa: E402
 from tests.lib import images  # noqa: E402
 
 PY3 = "/usr/bin/python3"
@@ -113,12 +119,18 @@ inject_partition = -2
 [contrail_bridge]
 agent_timeout = 30
 """
-NOVA_CONF_TEXT = {"bookworm": BOOKWORM_CONF, "icehouse": ICEHOUSE_CONF}
+NOVA_CONF_TEXT = {"bookworm": BOOKWORM_CONF, "icehouse": ICEHOUSE_CONF,
+                  "trixie": BOOKWORM_CONF}
 # Where nova and the driver keep their state, per series (ports: the
-# driver's ports_dir; icehouse's is the default the rootwrap filter pins).
+# driver's ports_dir; icehouse's is the default the rootwrap filter pins),
+# as nova sees them.
 NODE_PATHS = {"bookworm": {"instances": "{scratch}/instances", "ports": "{scratch}/ports"},
               "icehouse": {"instances": "/var/lib/nova/instances",
                            "ports": "/var/lib/contrail/ports"}}
+NODE_PATHS["trixie"] = NODE_PATHS["bookworm"]
+# The series whose nova and libvirtd run chrooted in a root of their own
+# Debian release (tests/e2e/trixie_node.py): that root, seen from here.
+ROOTS = {"trixie": "{scratch}/root"}
 # trusty's libvirt-bin: the socket of group libvirtd, read-write for it,
 # no authentication; Debian's group is "libvirt"
 LIBVIRTD_SOCKET = 'unix_sock_group = "libvirt"\nunix_sock_rw_perms = "0770"\n' \
@@ -180,8 +192,22 @@ def kill(pid, timeout=20.0):
 
 # -- the namespace ------------------------------------------------------------
 
+def node_root(scratch, series):
+    """The root the series' nova and libvirtd see as /, from the host's side
+    ("" when they run in the host's own)."""
+    return ROOTS.get(series, "").format(scratch=scratch)
+
+
+def host_view(scratch, series, key):
+    """NODE_PATHS' KEY path of SERIES as the host's side sees it (the kernel
+    names a loop device's file and a mount point through the mount they were
+    made through: in a root, below that root)."""
+    return node_root(scratch, series) + NODE_PATHS[series][key].format(scratch=scratch)
+
+
 def prepare_namespace(scratch, series="bookworm", node=None):
-    """Mounts of this private namespace (nothing here reaches the host)."""
+    """Mounts of this private namespace (nothing here reaches the host);
+    returns what the node's installation reports (trixie), else None."""
     for ns in ("mnt", "net"):
         if os.readlink("/proc/self/ns/" + ns) == os.readlink(
                 "/proc/%d/ns/%s" % (os.getppid(), ns)):
@@ -193,10 +219,14 @@ def prepare_namespace(scratch, series="bookworm", node=None):
     run(["mount", "-t", "tmpfs", "-o", "mode=755", "nlc-e2e-run", "/run"])
     os.makedirs("/run/libvirt")
     os.makedirs("/run/lock")
+    root, installed = node_root(scratch, series), None
     if series == "icehouse":
         IcehouseNode(scratch, node).overlay()
+    elif root:
+        installed = RootNode(scratch, node).mount().install()
     for name, target in LIBVIRT_DIRS.items():
         source = os.path.join(scratch, "libvirt", name)
+        target = root + target
         if name == "etc":
             shutil.copytree(target, source, symlinks=True)
             autostart = os.path.join(source, "qemu", "networks", "autostart")
@@ -215,11 +245,12 @@ def prepare_namespace(scratch, series="bookworm", node=None):
     else:
         for sub in ("instances", "state", "locks", "ports"):
             os.makedirs(os.path.join(scratch, sub), exist_ok=True)
-        if not os.path.exists(NOVA_CONF):
-            raise RuntimeError("%s missing: is nova-common installed?" % NOVA_CONF)
-        run(["mount", "--bind", conf, NOVA_CONF])
+        if not os.path.exists(root + NOVA_CONF):
+            raise RuntimeError("%s missing: is nova-common installed?" % (root + NOVA_CONF))
+        run(["mount", "--bind", conf, root + NOVA_CONF])
     with IPRoute() as ipr:
         ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+    return installed
 
 
 class IcehouseNode(object):
@@ -325,15 +356,21 @@ class IcehouseNode(object):
 
 
 class Libvirtd(object):
-    def __init__(self, scratch):
+    """The series' libvirtd (ENTER: the command prefix that runs it in its
+    root; the PID stays the daemon's: chroot execs it), and a connection
+    to it from this side."""
+
+    def __init__(self, scratch, enter=()):
         self.pidfile = os.path.join(scratch, "libvirtd.pid")
         self.log = os.path.join(scratch, "libvirtd.log")
+        self.enter = list(enter)
         self.proc = None
         self.conn = None
 
     def start(self):
         with open(self.log, "w") as log:
-            self.proc = subprocess.Popen(["/usr/sbin/libvirtd", "--pid-file", self.pidfile],
+            self.proc = subprocess.Popen(self.enter + ["/usr/sbin/libvirtd", "--pid-file",
+                                                       self.pidfile],
                                          stdout=log, stderr=subprocess.STDOUT, env=ENV)
         import libvirt
         wait_for(lambda: os.path.exists("/run/libvirt/libvirt-sock") or
@@ -360,11 +397,15 @@ class Libvirtd(object):
 class ComputeProcess(object):
     """tests/e2e/compute.py, the installed nova (run from /); on icehouse
     tests/e2e/compute_icehouse.py by the node's python2.7, as user nova
-    (its script is copied where nova can read it)."""
+    (its script is copied where nova can read it); on trixie compute.py by
+    the root's python3, chrooted (ENTER), from SCRATCH (the same path
+    there)."""
 
-    def __init__(self, scratch, series="bookworm", name="compute", pythonpath=None):
+    def __init__(self, scratch, series="bookworm", name="compute", pythonpath=None,
+                 enter=()):
         self.scratch, self.series, self.name = scratch, series, name
         self.pythonpath = pythonpath        # a nova tree ahead of the installed one
+        self.enter = list(enter)            # the command prefix into a root (trixie)
         self.proc = None
 
     def start(self, **kwargs):
@@ -380,6 +421,12 @@ class ComputeProcess(object):
             cmd = ["setpriv", "--reuid=nova", "--regid=nova", "--init-groups", "--",
                    "/usr/bin/python2.7", script]
             env, log = dict(ENV, HOME="/var/lib/nova"), ICEHOUSE_LOG
+        elif self.enter:
+            script = os.path.join(self.scratch, "compute.py")
+            shutil.copy(os.path.join(here, "compute.py"), script)
+            shutil.copy(os.path.join(here, "phases.py"), os.path.join(self.scratch, "phases.py"))
+            cmd = self.enter + [PY3, script]
+            env, log = ENV, os.path.join(self.scratch, self.name + ".log")
         else:
             cmd = [PY3, os.path.join(here, "compute.py")]
             env, log = ENV, os.path.join(self.scratch, self.name + ".log")
@@ -519,8 +566,11 @@ def container_init(domain):
 
 
 def inside(pid, script, timeout=WAIT):
-    """Run script with the container's own busybox sh, in all its namespaces."""
-    return run(["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "--",
+    """Run script with the container's own busybox sh, in all its namespaces
+    and its root (-r -w: when libvirtd runs chrooted, the root of the
+    container's mount namespace is still the host's: libvirt_lxc's
+    pivot_root replaced only the chroot)."""
+    return run(["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", "--",
                 "/bin/busybox", "sh", "-c", script], timeout=timeout, check=False)
 
 
@@ -575,9 +625,9 @@ class World(object):
         self.scratch = scratch
         self.spec = spec
         self.series = spec.get("series", "bookworm")
-        paths = NODE_PATHS[self.series]
-        self.instances_path = paths["instances"].format(scratch=scratch)
-        self.ports_dir = paths["ports"].format(scratch=scratch)
+        self.root = node_root(scratch, self.series)
+        self.instances_path = host_view(scratch, self.series, "instances")
+        self.ports_dir = host_view(scratch, self.series, "ports")
         self.report = {"errors": [], "instances": {}, "pings": [], "cleanup": {},
                        "controllers": {}, "cgroups": {}}
         self.domains = {}                   # instance name -> domain name
@@ -619,7 +669,9 @@ class World(object):
         pid = self.started(domain)
         facts["ready"] = self.ready(pid, name)
         facts["pid1_cmdline"] = cmdline(pid)
-        facts["pid1_exe"] = os.readlink("/proc/%d/exe" % pid)
+        # as the container sees it (from here, a chrooted libvirtd's
+        # container root shows below that root: see inside())
+        facts["pid1_exe"] = inside(pid, "/bin/busybox readlink /proc/1/exe").stdout.strip()
         facts["nspid"] = status_field(pid, "NSpid")
         probe = inside(pid, "cat /proc/1/cmdline | tr '\\0' ' '; echo; "
                             "cat /%s; cat /proc/1/cgroup; head -1 /proc/meminfo; "
@@ -635,14 +687,23 @@ class World(object):
         files = [("memory", "memory.limit_in_bytes"), ("cpu", "cpu.shares"),
                  ("cpu", "cpu.cfs_period_us"), ("cpu", "cpu.cfs_quota_us"),
                  ("cpuset", "cpuset.cpus")]
-        read = "; ".join("cat /sys/fs/cgroup/%s%s/%s" % (c, cgroups.get(c, "/?"), f)
-                         for c, f in files)
-        values = inside(pid, read).stdout.split()
-        facts["cgroup_values"] = dict(zip((f for _c, f in files), values))
+        # the container's own cgroups (its /proc/1/cgroup), read here: the
+        # v1 hierarchies are the kernel's, one for all mount namespaces
+        # (libvirt 11.3 chrooted gives the container no cgroup fs of its own:
+        # its controllers are listed in "cgroupfs_inside")
+        facts["cgroup_values"] = {}
+        for controller, name in files:
+            path = "/sys/fs/cgroup/%s%s/%s" % (controller, cgroups.get(controller, "/?"), name)
+            with contextlib.suppress(IOError, OSError):
+                with open(path) as f:
+                    facts["cgroup_values"][name] = f.read().strip()
+        facts["cgroupfs_inside"] = inside(pid, "ls /sys/fs/cgroup").stdout.split()
         self.report["cgroups"][domain] = [
             "/sys/fs/cgroup/%s%s" % (c, p) for c, p in cgroups.items()
             if c and p not in ("/", "") and not p.startswith("/process_api")]
-        facts["loop"] = loops(self.instances_path).get(answer.get("rootfs_device"))
+        loop = loops(self.instances_path).get(answer.get("rootfs_device"))
+        # its file as nova names it (the host's side sees it below the root)
+        facts["loop"] = loop and loop[:2] + (loop[2][len(self.root):],)
         port = spec["ports"][0]
         bridge = "br" + ("tap" + port["id"][:11])[3:]
         facts["bridge"] = link(bridge)
@@ -670,18 +731,25 @@ class World(object):
 
     # -- the run ------------------------------------------------------------
     def start(self, timed=False):
-        prepare_namespace(self.scratch, self.series, self.spec.get("node"))
+        started = time.monotonic()
+        installed = prepare_namespace(self.scratch, self.series, self.spec.get("node"))
+        self.report["namespace_seconds"] = time.monotonic() - started
+        if installed is not None:
+            self.report["node"] = installed
+        enter = RootNode(self.scratch, None).enter([]) if self.root else []
         self.double = AgentDouble(thrift_port=9090, rest_port=9091).start()
         self.forwarding = Forwarding(self.double)
         started = time.monotonic()
-        self.libvirtd = Libvirtd(self.scratch).start()
+        self.libvirtd = Libvirtd(self.scratch, enter).start()
         self.report["libvirtd_start_seconds"] = time.monotonic() - started
         self.report["libvirt_version"] = self.libvirtd.conn.getLibVersion()
-        self.compute = ComputeProcess(self.scratch, self.series)
+        self.compute = ComputeProcess(self.scratch, self.series, enter=enter)
+        self.report["roots"] = {"libvirtd": os.readlink("/proc/%d/root" % self.libvirtd.proc.pid)}
         self.report["compute"] = self.compute.start(timed=timed)
         if "error" in self.report["compute"]:
             raise RuntimeError("nova-compute side did not start: %s"
                                % self.report["compute"].get("traceback"))
+        self.report["roots"]["compute"] = os.readlink("/proc/%d/root" % self.compute.proc.pid)
         self.report["leftovers_before"] = self.leftovers()
 
     def node_spec(self, spec):
@@ -892,7 +960,7 @@ def run_isolated(scratch, timeout):
     with open(os.path.join(scratch, "spec.json")) as f:
         series = json.load(f).get("series", "bookworm")
     # where nova's loop devices are backed (inside the world's namespace)
-    instances = NODE_PATHS[series]["instances"].format(scratch=scratch)
+    instances = host_view(scratch, series, "instances")
     before = machine_cgroups()
     started = time.monotonic()
     with open(os.path.join(scratch, "world.log"), "w") as log:

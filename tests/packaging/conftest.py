@@ -13,6 +13,13 @@ def bookworm_dist():
 
 
 @pytest.fixture(scope="session")
+def trixie_dist():
+    """dist/trixie, built in the trixie root (made first when not cached)."""
+    dist, _debs = debs.build("trixie")
+    return dist
+
+
+@pytest.fixture(scope="session")
 def icehouse_dist():
     recipe = series_recipes.get("icehouse")
     if recipe.unavailable():

@@ -1,4 +1,7 @@
-"""Our rebuilt nova equals Debian's deb12u5, file for file, but for our series.
+"""Our rebuilt nova equals Debian's, file for file, but for our series.
+
+For each Debian series: bookworm's rebuild against Debian's deb12u5,
+trixie's (built in the trixie root) against Debian's deb13u3.
 
 Every binary package of Debian's nova source is compared with Debian's own
 build of the version our series is built on (pins.toml's debian_version,
@@ -10,7 +13,7 @@ binaries, is complete) and nothing else drifted.
 
 What may differ, and why (nothing else):
 
-- files our own series (patches/bookworm/series) changes or adds, in
+- files our own series (patches/<series>/series) changes or adds, in
   python3-nova's dist-packages; and in nova-common's nova.conf (which
   oslo-config-generator writes from nova's code at build time) the blocks of
   the options our series adds: Debian's nova.conf must be ours less those
@@ -41,7 +44,7 @@ from pathlib import Path
 
 import pytest
 
-from build import debpkg, debsrc, pins, series as series_recipes, sources
+from build import debpkg, debs, debsrc, pins, series as series_recipes, sources
 from build.cache import cache_dir
 
 PY3 = "usr/lib/python3/dist-packages/"
@@ -51,20 +54,33 @@ _TH = re.compile(rb'^(\.TH "[^"]*" "[^"]*" )"[^"]*"', re.M)
 
 pytestmark = pytest.mark.network
 
+DEBIAN_SERIES = ["bookworm", "trixie"]
 
-def debian_packages():
+
+@pytest.fixture(scope="module", params=DEBIAN_SERIES)
+def series(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def built_dist(series):
+    dist, _debs = debs.build(series)
+    return dist
+
+
+def debian_packages(series):
     """Binary packages of Debian's control (the debian/ the build used)."""
-    src = sources.debian_source("bookworm")
+    src = sources.debian_source(series)
     with tarfile.open(src.tarball) as tf:
         control = tf.extractfile("debian/control").read().decode()
     return sorted(p["Package"] for p in debpkg.parse_paragraphs(control)[1:])
 
 
 @pytest.fixture(scope="module")
-def debian_debs():
-    version = pins.series_pins("bookworm")["debian_version"]
+def debian_debs(series):
+    version = pins.series_pins(series)["debian_version"]
     try:
-        return debsrc.download_binaries(debian_packages(), version,
+        return debsrc.download_binaries(debian_packages(series), version,
                                         cache_dir("debian-binaries"))
     except Exception as exc:           # no archive: nothing to compare with
         pytest.skip("SKIPPED: Debian's %s binaries are not obtainable: %s" % (version, exc))
@@ -102,8 +118,8 @@ def control_part(deb):
                 if m.isfile() and m.name[2:] != "md5sums"}
 
 
-def our_series_files():
-    return {PY3 + path for patch in pins.patch_series("bookworm")
+def our_series_files(series):
+    return {PY3 + path for patch in pins.patch_series(series)
             for path, _created, _deleted in patch.files()}
 
 
@@ -123,10 +139,10 @@ NOVA_CONF = "usr/share/nova-common/nova.conf"
 _OPTION = re.compile(r"^#(\w+) = ")
 
 
-def nova_conf_problems(ours, debian):
+def nova_conf_problems(series, ours, debian):
     """Debian's nova.conf must be OURS less inserted blocks, and every option
     those blocks set must be one our series' patches define."""
-    series_text = "".join(p.text() for p in pins.patch_series("bookworm"))
+    series_text = "".join(p.text() for p in pins.patch_series(series))
     mine, theirs = ours.decode().splitlines(), debian.decode().splitlines()
     out = []
     matcher = difflib.SequenceMatcher(None, theirs, mine, autojunk=False)
@@ -146,15 +162,16 @@ def nova_conf_problems(ours, debian):
     return out
 
 
-def differences(package, ours, theirs):
+def differences(series, package, ours, theirs):
     """What differs between our PACKAGE and Debian's, less the allowed."""
     mine, debian = members(ours), members(theirs)
-    allowed = our_series_files() if package == "python3-nova" else set()
+    allowed = our_series_files(series) if package == "python3-nova" else set()
     allowed.add("usr/share/doc/%s/changelog.Debian.gz" % package)
     out = []
     if package == "nova-common":
         allowed.add(NOVA_CONF)
-        out += nova_conf_problems(member_bytes(ours, NOVA_CONF), member_bytes(theirs, NOVA_CONF))
+        out += nova_conf_problems(series, member_bytes(ours, NOVA_CONF),
+                                  member_bytes(theirs, NOVA_CONF))
     for name in sorted(set(mine) | set(debian)):
         if name in allowed or (name not in mine and (name + "/").startswith(NODOC)):
             continue
@@ -176,34 +193,34 @@ def differences(package, ours, theirs):
     return out
 
 
-def test_every_rebuilt_binary_equals_debians_but_for_our_series(bookworm_dist,
+def test_every_rebuilt_binary_equals_debians_but_for_our_series(series, built_dist,
                                                                  debian_debs):
-    built = {p.name.split("_")[0]: p for p in Path(bookworm_dist).glob("*.deb")}
+    built = {p.name.split("_")[0]: p for p in Path(built_dist).glob("*.deb")}
     assert set(debian_debs) <= set(built)
     problems = []
     for package, theirs in sorted(debian_debs.items()):
-        problems += differences(package, built[package], theirs)
+        problems += differences(series, package, built[package], theirs)
     assert problems == []
 
 
-def test_our_series_is_what_differs_in_python3_nova(bookworm_dist, debian_debs):
+def test_our_series_is_what_differs_in_python3_nova(series, built_dist, debian_debs):
     """Each file of our series really differs from Debian's (else the test
     above would not see a base that lacks our patches)."""
-    ours = members(next(Path(bookworm_dist).glob("python3-nova_*.deb")))
+    ours = members(next(Path(built_dist).glob("python3-nova_*.deb")))
     debian = members(debian_debs["python3-nova"])
-    series = sorted(our_series_files())
-    assert series and all(ours.get(name) != debian.get(name) for name in series)
-    # and the deb12u5 fixes are in: the files they touch equal Debian's
-    for patch in sources.debian_source("bookworm").patches:
+    files = sorted(our_series_files(series))
+    assert files and all(ours.get(name) != debian.get(name) for name in files)
+    # and the reconstructed fixes are in: the files they touch equal Debian's
+    for patch in sources.debian_source(series).patches:
         for path, _c, _d in pins.touched_files(patch.read_text()):
-            if PY3 + path not in series:
+            if PY3 + path not in files:
                 assert ours[PY3 + path] == debian[PY3 + path], path
 
 
-def test_debians_changelog_is_carried(bookworm_dist, debian_debs):
+def test_debians_changelog_is_carried(series, built_dist, debian_debs):
     for package, theirs in sorted(debian_debs.items()):
-        deb = next(Path(bookworm_dist).glob("%s_*.deb" % package))
+        deb = next(Path(built_dist).glob("%s_*.deb" % package))
         ours, debian = changelog_text(deb, package), changelog_text(theirs, package)
-        entry = series_recipes.get("bookworm").entry()
+        entry = series_recipes.get(series).entry()
         assert ours.startswith(entry["text"].rstrip("\n") + "\n\n"), package
         assert ours[len(entry["text"].rstrip("\n") + "\n\n"):] == debian, package

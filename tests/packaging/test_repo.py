@@ -48,6 +48,29 @@ def test_bookworm_version_sorts_between_debian_revisions():
     assert compare(ours, "lt", "%s%s%d" % (base, SUFFIX, n + 1))
 
 
+def test_trixie_version_sorts_between_debian_revisions():
+    base = pins.series_pins("trixie")["debian_version"]             # ...+deb13u3
+    ours = series_recipes.get("trixie").entry()["version"]
+    assert ours.startswith(base + SUFFIX)
+    assert compare(ours, "gt", base)
+    assert compare(ours, "lt", next_revision(base, "deb13u"))       # deb13u4 wins
+    n = int(ours[len(base + SUFFIX):])
+    assert compare(ours, "lt", "%s%s%d" % (base, SUFFIX, n + 1))
+
+
+def test_our_package_rebuilt_for_trixie_is_the_same_source_one_entry_up():
+    """Our package for trixie: the changelog's top entry, the release's suffix
+    and distribution, dated one second later (fixed: reproducible; newer: a
+    latest entry needs a new date, lintian)."""
+    top = overlay.overlay_entry()
+    dist, suffix = series_recipes.get("trixie").overlay_release
+    entry = overlay.release_entry((dist, suffix))
+    assert entry["version"] == top["version"] + suffix
+    assert entry["distribution"] == dist and entry["source"] == top["source"]
+    assert entry["epoch"] == top["epoch"] + 1 and entry["maintainer"] == top["maintainer"]
+    assert compare(entry["version"], "gt", top["version"])
+
+
 def test_icehouse_version_sorts_between_ubuntu_revisions():
     ours = icehouse_recipe.entry()["version"]
     base = ours.split(SUFFIX)[0]                               # 1:2014.1.5-0ubuntu1
@@ -62,10 +85,9 @@ def release_fields(dist):
     return debpkg.parse_paragraphs((Path(dist) / "Release").read_text())[0]
 
 
-@pytest.mark.parametrize("series", ["bookworm", "icehouse"])
-def test_repository_index(series, request):
-    dist = request.getfixturevalue("bookworm_dist" if series == "bookworm"
-                                   else "icehouse_overlay_dist")
+@pytest.mark.parametrize("fixture", ["bookworm_dist", "trixie_dist", "icehouse_overlay_dist"])
+def test_repository_index(fixture, request):
+    dist = request.getfixturevalue(fixture)
     entries = debpkg.parse_paragraphs((dist / "Packages").read_text())
     on_disk = deb_names(dist)
     assert {e["Package"] for e in entries} == set(on_disk)

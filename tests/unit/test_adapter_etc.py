@@ -49,7 +49,8 @@ def entry_point(namespace):
 
 # The oslo.config.opts namespace of each series' snippet.
 NAMESPACES = {'icehouse': 'nova_lxc_contrail',
-              'bookworm': 'nova_lxc_contrail.os_vif'}
+              'bookworm': 'nova_lxc_contrail.os_vif',
+              'trixie': 'nova_lxc_contrail.os_vif'}
 
 
 def generated(series, tmp_path):
@@ -92,6 +93,7 @@ def test_icehouse_snippet_is_the_generated_one(tmp_path):
 @pytest.mark.parametrize('series, group', [
     ('icehouse', config.GROUP),
     ('bookworm', 'os_vif_' + list(entry_point('os_vif'))[0]),
+    ('trixie', 'os_vif_' + list(entry_point('os_vif'))[0]),
 ])
 def test_snippet_lists_every_option_with_its_default(series, group,
                                                      tmp_path):

@@ -24,17 +24,21 @@ SHARED = [
 ]
 
 
-@pytest.mark.parametrize('icehouse, bookworm', SHARED)
-def test_copies_are_identical(icehouse, bookworm):
+# the Debian series (nova's newer tree layout: the second path of SHARED)
+DEBIAN_SERIES = ('bookworm', 'trixie')
+
+
+@pytest.mark.parametrize('debian', DEBIAN_SERIES)
+@pytest.mark.parametrize('icehouse, newer', SHARED)
+def test_copies_are_identical(icehouse, newer, debian):
     ice = patchfiles.added_file('icehouse', icehouse)
-    bw = patchfiles.added_file('bookworm', bookworm)
-    assert ice == bw
+    assert ice == patchfiles.added_file(debian, newer)
     assert ice.count('\n') > 50
 
 
 @pytest.mark.parametrize('series, path', [
-    (series, pair[i]) for pair in SHARED
-    for i, series in enumerate(('icehouse', 'bookworm'))])
+    (series, pair[min(i, 1)]) for pair in SHARED
+    for i, series in enumerate(('icehouse',) + DEBIAN_SERIES)])
 def test_added_once_never_modified(series, path):
     assert len(patchfiles.touching(series, path)) == 1
 
