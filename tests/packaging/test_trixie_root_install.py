@@ -136,13 +136,23 @@ def test_no_daemon_was_started(inst):
 def test_purge_removes_ours(inst, trixie_dist):
     files = inst.run("dpkg", "-L", "python3-nova-lxc-contrail").splitlines()
     inst.run("apt-get", "purge", "-y", "-q", *OPERATOR)
-    inst.run("apt-get", "autoremove", "--purge", "-y", "-q")
+    auto = ("-o", "APT::AutoRemove::RecommendsImportant=false",
+            "-o", "APT::AutoRemove::SuggestsImportant=false")
+    inst.run("apt-get", "autoremove", "--purge", "-y", "-q", *auto)
     left = inst.versions(sorted(offered(trixie_dist)))
     assert left == {}
     gone = inst.run("sh", "-c", "for f in \"$@\"; do [ -f \"$f\" ] && echo \"$f\"; done; true",
                     "sh", *[f for f in files if f.startswith(("/etc/", "/usr/lib/python3"))])
     assert gone.strip() == ""
-    assert set(inst.versions([])) == inst.before
+    # Nothing more for apt to remove. The root is not exactly as before:
+    # apt never autoremoves a kernel image (APT::NeverAutoRemove), and one
+    # comes with nova-compute's dependencies (libguestfs' appliance), with
+    # what it pulls; which of those stay is Debian's apt policy, not ours.
+    dry = inst.run("apt-get", "-s", "autoremove", "--purge", *auto)
+    assert "\nRemv " not in "\n" + dry and "\nPurg " not in "\n" + dry, dry
+    left_over = set(inst.versions([])) - inst.before
+    print("left by apt's policy: %s" % " ".join(sorted(left_over)))
+    assert inst.before <= set(inst.versions([]))
 
 
 def test_lintian_of_trixie_finds_no_error_or_warning_in_ours(trixie_dist):
